@@ -1,0 +1,7 @@
+//! encmount: encrypted pull backups.
+//!
+//! Layers, bottom up (design §2): [`volume`] is the EncFS V6 format as pure
+//! functions; the restore tools, FUSE views, manager and rsync shim stand on
+//! it.
+
+pub mod volume;
