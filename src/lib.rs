@@ -4,4 +4,6 @@
 //! functions; the restore tools, FUSE views, manager and rsync shim stand on
 //! it.
 
+pub mod configfile;
+pub mod restore;
 pub mod volume;

@@ -29,7 +29,11 @@ pub enum IvScheme {
 impl IvScheme {
     /// The scheme used by a given `ssl/aes` interface major version.
     pub fn for_cipher_major(major: u32) -> Self {
-        if major >= 3 { Self::Hmac } else { Self::LegacyXor }
+        if major >= 3 {
+            Self::Hmac
+        } else {
+            Self::LegacyXor
+        }
     }
 }
 

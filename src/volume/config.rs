@@ -97,7 +97,10 @@ impl Params {
             )));
         }
         if self.key_bits % 8 != 0 {
-            return Err(Error::InvalidParams(format!("key size {} bits", self.key_bits)));
+            return Err(Error::InvalidParams(format!(
+                "key size {} bits",
+                self.key_bits
+            )));
         }
         check_key_len(self.key_len())?;
         NameCodec::from_interface(self.name_codec.interface_name(), self.name_version.0)?;
@@ -240,7 +243,11 @@ impl Config {
         let _ = writeln!(x, "            <major>{}</major>", p.cipher_version.0);
         let _ = writeln!(x, "            <minor>{}</minor>", p.cipher_version.1);
         x.push_str("        </cipherAlg>\n        <nameAlg>\n");
-        let _ = writeln!(x, "            <name>{}</name>", p.name_codec.interface_name());
+        let _ = writeln!(
+            x,
+            "            <name>{}</name>",
+            p.name_codec.interface_name()
+        );
         let _ = writeln!(x, "            <major>{}</major>", p.name_version.0);
         let _ = writeln!(x, "            <minor>{}</minor>", p.name_version.1);
         x.push_str("        </nameAlg>\n");
@@ -249,7 +256,11 @@ impl Config {
         el(&mut x, "plainData", &u8::from(p.plain_data));
         el(&mut x, "uniqueIV", &u8::from(p.unique_iv));
         el(&mut x, "chainedNameIV", &u8::from(p.chained_name_iv));
-        el(&mut x, "externalIVChaining", &u8::from(p.external_iv_chaining));
+        el(
+            &mut x,
+            "externalIVChaining",
+            &u8::from(p.external_iv_chaining),
+        );
         el(&mut x, "blockMACBytes", &p.block_mac_bytes);
         el(&mut x, "blockMACRandBytes", &p.block_mac_rand_bytes);
         el(&mut x, "allowHoles", &u8::from(p.allow_holes));
@@ -260,7 +271,11 @@ impl Config {
             RFC_BASE64.encode(&self.encoded_key)
         );
         el(&mut x, "saltLen", &salt.len());
-        let _ = writeln!(x, "        <saltData>\n{}\n</saltData>", RFC_BASE64.encode(salt));
+        let _ = writeln!(
+            x,
+            "        <saltData>\n{}\n</saltData>",
+            RFC_BASE64.encode(salt)
+        );
         el(&mut x, "kdfIterations", &iterations);
         el(&mut x, "desiredKDFDuration", &desired);
         x.push_str("    </cfg>\n</boost_serialization>\n");
@@ -269,7 +284,9 @@ impl Config {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn parse_v6(bytes: &[u8]) -> Result<Config, Error> {
@@ -319,9 +336,15 @@ fn parse_v6(bytes: &[u8]) -> Result<Config, Error> {
             "cipher {cipher_name:?}: encmount reads AES volumes only"
         )));
     }
-    let cipher_version = (req_int(cipher, "major")?, opt_int(cipher, "minor")?.unwrap_or(0));
+    let cipher_version = (
+        req_int(cipher, "major")?,
+        opt_int(cipher, "minor")?.unwrap_or(0),
+    );
     let name = child(cfg, "nameAlg").ok_or_else(|| Error::Config("no <nameAlg>".into()))?;
-    let name_version = (req_int(name, "major")?, opt_int(name, "minor")?.unwrap_or(0));
+    let name_version = (
+        req_int(name, "major")?,
+        opt_int(name, "minor")?.unwrap_or(0),
+    );
     let name_codec = NameCodec::from_interface(&text_of(name, "name")?, name_version.0)?;
 
     let flag = |n: &str| -> Result<bool, Error> { Ok(opt_int(cfg, n)?.unwrap_or(0) != 0) };

@@ -147,7 +147,11 @@ impl Layout {
         if plain.0 == 0 {
             return CipherSize(0);
         }
-        let header = if self.has_header() { HEADER_LEN as u64 } else { 0 };
+        let header = if self.has_header() {
+            HEADER_LEN as u64
+        } else {
+            0
+        };
         CipherSize(self.blocks_cipher_len(plain.0) + header)
     }
 

@@ -20,7 +20,9 @@ const MAC_RAND_LABEL: &[u8] = b"encmount mac-rand v1";
 /// the first 8 bytes of SHA-1(u64le(ino)), big-endian.
 pub fn file_iv_from_inode(ino: u64) -> u64 {
     let d = Sha1::digest(ino.to_le_bytes());
-    nonzero(u64::from_be_bytes(d[..8].try_into().expect("20-byte digest")))
+    nonzero(u64::from_be_bytes(
+        d[..8].try_into().expect("20-byte digest"),
+    ))
 }
 
 /// encmount's derivations, keyed with the volume key bytes.
@@ -101,7 +103,10 @@ mod tests {
         assert_eq!(d.file_iv_from_path(b"dir/file.txt"), want);
         // Pinned value, so a change of the derivation cannot go unnoticed.
         assert_eq!(d.file_iv_from_path(b"dir/file.txt"), PINNED_PATH_IV);
-        assert_ne!(d.file_iv_from_path(b"dir/file.txt"), d.file_iv_from_path(b"dir/file.tx"));
+        assert_ne!(
+            d.file_iv_from_path(b"dir/file.txt"),
+            d.file_iv_from_path(b"dir/file.tx")
+        );
     }
 
     // HMAC-SHA256(key 00..1f, "encmount file-iv v1\0dir/file.txt")[..8],

@@ -140,7 +140,8 @@ mod tests {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
-    const KAT_ENCODED: &str = "4a704d16d4732a52bae342c9b69c9429c7aa850242c9ecacb0786ea34c921567c27aad7b39214e4b79ae3916";
+    const KAT_ENCODED: &str =
+        "4a704d16d4732a52bae342c9b69c9429c7aa850242c9ecacb0786ea34c921567c27aad7b39214e4b79ae3916";
 
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -171,7 +172,10 @@ mod tests {
             "000102030405060708090a0b0c0d0e0f1011121314151617"
         );
         assert_eq!(hex(vol.iv()), "808182838485868788898a8b8c8d8e8f");
-        assert_eq!(hex(&wrap_volume_key(&user, IvScheme::Hmac, &vol)), KAT_ENCODED);
+        assert_eq!(
+            hex(&wrap_volume_key(&user, IvScheme::Hmac, &vol)),
+            KAT_ENCODED
+        );
     }
 
     #[test]
@@ -215,7 +219,10 @@ mod tests {
 
     #[test]
     fn calibration_follows_encfs_steps() {
-        assert_eq!(calibrate_iterations(Duration::ZERO, |_| unreachable!()), 1000);
+        assert_eq!(
+            calibrate_iterations(Duration::ZERO, |_| unreachable!()),
+            1000
+        );
         // 1 µs per iteration, target 500 ms: 1000 -> 4000 -> 16000 -> 64000
         // (64 ms >= 62.5 ms) -> scaled to 500000, which is within 5/6.
         let n = calibrate_iterations(Duration::from_millis(500), |n| {

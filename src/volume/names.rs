@@ -186,7 +186,10 @@ impl NameScheme {
                 body
             }
         };
-        if name.is_empty() || name.contains(&0) || (!allow_slash && name.contains(&b'/')) {
+        // encfs never encrypts "." or ".." (format §6.1); a tree that holds
+        // them is hostile, as is a name with '/' or NUL.
+        let dots = name == b"." || name == b"..";
+        if name.is_empty() || dots || name.contains(&0) || (!allow_slash && name.contains(&b'/')) {
             return Err(Error::BadName("decodes to an invalid name"));
         }
         if self.chained {

@@ -29,7 +29,11 @@ pub(crate) fn kat_params(chained: bool, codec: NameCodec) -> Params {
 pub(crate) fn kat_volume(chained: bool, codec: NameCodec) -> Volume {
     let key = KeyMaterial::new_with(24, |b| {
         for (i, x) in b.iter_mut().enumerate() {
-            *x = if i < 24 { i as u8 } else { 0x80 + (i - 24) as u8 };
+            *x = if i < 24 {
+                i as u8
+            } else {
+                0x80 + (i - 24) as u8
+            };
         }
     })
     .unwrap();
@@ -55,10 +59,16 @@ fn unlock_with_kat_password_and_salt() {
         hex(&cfg.encoded_key),
         "4a704d16d4732a52bae342c9b69c9429c7aa850242c9ecacb0786ea34c921567c27aad7b39214e4b79ae3916"
     );
-    assert!(cfg.to_xml().contains("SnBNFtRzKlK640LJtpyUKceqhQJCyeyssHhuo0ySFWfCeq17OSFOS3muORY="));
+    assert!(
+        cfg.to_xml()
+            .contains("SnBNFtRzKlK640LJtpyUKceqhQJCyeyssHhuo0ySFWfCeq17OSFOS3muORY=")
+    );
     let again = Volume::unlock(&cfg, b"encfs-kat").unwrap();
     assert_eq!(again.encode_name(b"a", 0), v.encode_name(b"a", 0));
-    assert_eq!(Volume::unlock(&cfg, b"wrong").err(), Some(Error::WrongPassword));
+    assert_eq!(
+        Volume::unlock(&cfg, b"wrong").err(),
+        Some(Error::WrongPassword)
+    );
 }
 
 #[test]
@@ -98,7 +108,10 @@ fn kat_file_contents() {
     // and back
     assert_eq!(v.decode_header(&raw[..8], 0).unwrap(), file_iv);
     let mut data = raw[8..].to_vec();
-    let n = v.file_codec(file_iv).decrypt_in_place(0, &mut data).unwrap();
+    let n = v
+        .file_codec(file_iv)
+        .decrypt_in_place(0, &mut data)
+        .unwrap();
     assert_eq!(&data[..n], &plain[..]);
 }
 
@@ -141,7 +154,9 @@ fn reverse_encryption_with_mac_and_rand_is_deterministic_and_decodes() {
     let enc = || {
         let mut buf = vec![0u8; clen];
         buf[..plain.len()].copy_from_slice(&plain);
-        let n = v.reverse_encrypt_in_place(42, 0, &mut buf, plain.len()).unwrap();
+        let n = v
+            .reverse_encrypt_in_place(42, 0, &mut buf, plain.len())
+            .unwrap();
         assert_eq!(n, clen);
         buf
     };

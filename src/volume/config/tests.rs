@@ -33,7 +33,14 @@ fn vector_parameters_are_read() {
     assert_eq!(e.params.key_bits, 256);
     assert!(e.params.external_iv_chaining && e.params.chained_name_iv && e.params.unique_iv);
     assert_eq!(e.params.block_mac_bytes, 8);
-    assert!(matches!(e.kdf, Kdf::Pbkdf2 { iterations: 1000, desired_ms: 3000, .. }));
+    assert!(matches!(
+        e.kdf,
+        Kdf::Pbkdf2 {
+            iterations: 1000,
+            desired_ms: 3000,
+            ..
+        }
+    ));
 }
 
 fn edit(xml: &str, from: &str, to: &str) -> Vec<u8> {
@@ -45,27 +52,68 @@ fn edit(xml: &str, from: &str, to: &str) -> Vec<u8> {
 fn bad_configs_give_clear_errors() {
     let xml = String::from_utf8(vector_xmls().remove(0).1).unwrap();
     let cases: &[(&str, &str, &str)] = &[
-        ("<keySize>192</keySize>", "<keySize> 192 </keySize>", "not a number"),
+        (
+            "<keySize>192</keySize>",
+            "<keySize> 192 </keySize>",
+            "not a number",
+        ),
         ("<keySize>192</keySize>", "", "no <keySize>"),
-        ("<keySize>192</keySize>", "<keySize>100</keySize>", "key size"),
-        ("<blockSize>1024</blockSize>", "<blockSize>1000</blockSize>", "block size"),
-        ("<name>ssl/aes</name>", "<name>ssl/blowfish</name>", "AES volumes only"),
-        ("<name>nameio/block</name>", "<name>nameio/rot13</name>", "name codec"),
-        ("<version>20100713</version>", "<version>20200101</version>", "config version"),
-        ("<version>20100713</version>", "<version>1</version>", "config version"),
-        ("<encodedKeySize>44</encodedKeySize>", "<encodedKeySize>45</encodedKeySize>", "encodedKeySize"),
+        (
+            "<keySize>192</keySize>",
+            "<keySize>100</keySize>",
+            "key size",
+        ),
+        (
+            "<blockSize>1024</blockSize>",
+            "<blockSize>1000</blockSize>",
+            "block size",
+        ),
+        (
+            "<name>ssl/aes</name>",
+            "<name>ssl/blowfish</name>",
+            "AES volumes only",
+        ),
+        (
+            "<name>nameio/block</name>",
+            "<name>nameio/rot13</name>",
+            "name codec",
+        ),
+        (
+            "<version>20100713</version>",
+            "<version>20200101</version>",
+            "config version",
+        ),
+        (
+            "<version>20100713</version>",
+            "<version>1</version>",
+            "config version",
+        ),
+        (
+            "<encodedKeySize>44</encodedKeySize>",
+            "<encodedKeySize>45</encodedKeySize>",
+            "encodedKeySize",
+        ),
         ("</boost_serialization>", "", "XML"),
-        ("<blockMACBytes>0</blockMACBytes>", "<blockMACBytes>9</blockMACBytes>", "blockMACBytes"),
+        (
+            "<blockMACBytes>0</blockMACBytes>",
+            "<blockMACBytes>9</blockMACBytes>",
+            "blockMACBytes",
+        ),
     ];
     for (from, to, want) in cases {
-        let err = Config::parse(&edit(&xml, from, to), ConfigFormat::V6).unwrap_err().to_string();
+        let err = Config::parse(&edit(&xml, from, to), ConfigFormat::V6)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(want), "{from} -> {to}: {err}");
     }
     let renamed = xml.replace("<cfg ", "<cfx ").replace("</cfg>", "</cfx>");
     let err = Config::parse(renamed.as_bytes(), ConfigFormat::V6).unwrap_err();
     assert!(err.to_string().contains("no <cfg>"), "{err}");
     for n in [0, 10, 100, xml.len() / 2, xml.len() - 30] {
-        assert!(Config::parse(&xml.as_bytes()[..n], ConfigFormat::V6).is_err(), "truncated at {n}");
+        assert!(
+            Config::parse(&xml.as_bytes()[..n], ConfigFormat::V6).is_err(),
+            "truncated at {n}"
+        );
     }
     assert!(Config::parse(&[0xff, 0xfe, 0], ConfigFormat::V6).is_err());
     assert!(Config::parse(&vec![b' '; MAX_CONFIG_LEN + 1], ConfigFormat::V6).is_err());
@@ -75,9 +123,21 @@ fn bad_configs_give_clear_errors() {
 fn old_numbering_and_attribute_version_are_understood() {
     let xml = String::from_utf8(vector_xmls().remove(0).1).unwrap();
     let no_version = edit(&xml, "        <version>20100713</version>\n", "");
-    assert_eq!(Config::parse(&no_version, ConfigFormat::V6).unwrap().sub_version, V6_SUB_VERSION);
-    let old = edit(&xml, "<version>20100713</version>", "<version>20080813</version>");
-    assert_eq!(Config::parse(&old, ConfigFormat::V6).unwrap().kdf, Kdf::Legacy);
+    assert_eq!(
+        Config::parse(&no_version, ConfigFormat::V6)
+            .unwrap()
+            .sub_version,
+        V6_SUB_VERSION
+    );
+    let old = edit(
+        &xml,
+        "<version>20100713</version>",
+        "<version>20080813</version>",
+    );
+    assert_eq!(
+        Config::parse(&old, ConfigFormat::V6).unwrap().kdf,
+        Kdf::Legacy
+    );
 }
 
 fn varint(mut v: u64) -> Vec<u8> {

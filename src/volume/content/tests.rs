@@ -40,8 +40,14 @@ fn forward_quirks_of_raw_sizes() {
     assert_eq!(l.plain_size(CipherSize(8)).unwrap(), PlainSize(0));
     assert!(l.plain_size(CipherSize(5)).is_err());
     // a final block of H bytes or fewer carries no data
-    assert_eq!(l.plain_size(CipherSize(8 + 1024 + 8)).unwrap(), PlainSize(1016));
-    assert_eq!(l.plain_size(CipherSize(8 + 1024 + 3)).unwrap(), PlainSize(1016));
+    assert_eq!(
+        l.plain_size(CipherSize(8 + 1024 + 8)).unwrap(),
+        PlainSize(1016)
+    );
+    assert_eq!(
+        l.plain_size(CipherSize(8 + 1024 + 3)).unwrap(),
+        PlainSize(1016)
+    );
 }
 
 #[test]
@@ -56,7 +62,10 @@ fn read_plan_covers_header_and_blocks() {
     assert_eq!((plan.skip, plan.len), (0, 3032));
 
     let plan = l.plan_read(CipherOff(5), 10, p);
-    assert_eq!((plan.header, plan.blocks.clone(), plan.skip, plan.len), (5..8, 0..1, 0, 10));
+    assert_eq!(
+        (plan.header, plan.blocks.clone(), plan.skip, plan.len),
+        (5..8, 0..1, 0, 10)
+    );
 
     let plan = l.plan_read(CipherOff(8 + 1024 + 100), 1024, p);
     assert_eq!(plan.header, 0..0);

@@ -43,8 +43,15 @@ const CHAINED: &[(&str, &str, u64)] = &[
 fn chained_block_names_match_format_kat() {
     let v = kat_volume(true, NameCodec::Block);
     for &(plain, cipher, chain) in CHAINED {
-        assert_eq!(v.encode_path(plain.as_bytes()), (cipher.as_bytes().to_vec(), chain), "{plain}");
-        assert_eq!(v.decode_path(cipher.as_bytes()).unwrap(), (plain.as_bytes().to_vec(), chain));
+        assert_eq!(
+            v.encode_path(plain.as_bytes()),
+            (cipher.as_bytes().to_vec(), chain),
+            "{plain}"
+        );
+        assert_eq!(
+            v.decode_path(cipher.as_bytes()).unwrap(),
+            (plain.as_bytes().to_vec(), chain)
+        );
     }
 }
 
@@ -57,7 +64,11 @@ fn unchained_codecs_match_format_kat() {
         (NameCodec::Null, "hello.txt"),
     ] {
         let v = kat_volume(false, codec);
-        assert_eq!(v.encode_name(b"hello.txt", 0).0, want.as_bytes(), "{codec:?}");
+        assert_eq!(
+            v.encode_name(b"hello.txt", 0).0,
+            want.as_bytes(),
+            "{codec:?}"
+        );
         assert_eq!(v.decode_name(want.as_bytes(), 0).unwrap().0, b"hello.txt");
     }
 }
@@ -102,7 +113,11 @@ fn tampered_names_are_rejected() {
 
 #[test]
 fn max_name_lengths_match_format_6_6() {
-    let s = |codec| NameScheme { codec, major: codec.current_version().0, chained: false };
+    let s = |codec| NameScheme {
+        codec,
+        major: codec.current_version().0,
+        chained: false,
+    };
     assert_eq!(s(NameCodec::Block).max_plain_name_len(), 175);
     assert_eq!(s(NameCodec::Block32).max_plain_name_len(), 143);
     assert_eq!(s(NameCodec::Stream).max_plain_name_len(), 189);
@@ -114,8 +129,16 @@ fn max_name_lengths_match_format_6_6() {
 
 #[test]
 fn old_interface_versions_decode_their_own_output() {
-    for (codec, major) in [(NameCodec::Block, 2), (NameCodec::Stream, 1), (NameCodec::Stream, 0)] {
-        let s = NameScheme { codec, major, chained: true };
+    for (codec, major) in [
+        (NameCodec::Block, 2),
+        (NameCodec::Stream, 1),
+        (NameCodec::Stream, 0),
+    ] {
+        let s = NameScheme {
+            codec,
+            major,
+            chained: true,
+        };
         let v = kat_volume(true, codec);
         let mut iv = 5;
         let enc = s.encode(v.cipher(), b"name", &mut iv);
@@ -128,5 +151,16 @@ fn old_interface_versions_decode_their_own_output() {
         let mut iv2 = 5;
         assert_eq!(s.decode(v.cipher(), &enc, &mut iv2).unwrap(), b"name");
         assert_eq!(iv, iv2);
+    }
+}
+
+#[test]
+fn names_decoding_to_dot_entries_are_rejected() {
+    for codec in [NameCodec::Block, NameCodec::Stream, NameCodec::Block32] {
+        let v = kat_volume(false, codec);
+        for dots in [&b"."[..], b".."] {
+            let (enc, _) = v.encode_name(dots, 0);
+            assert!(v.decode_name(&enc, 0).is_err(), "{codec:?} {dots:?}");
+        }
     }
 }
