@@ -5,5 +5,8 @@
 //! it.
 
 pub mod configfile;
+pub mod log;
+pub mod password;
 pub mod restore;
+pub mod view;
 pub mod volume;

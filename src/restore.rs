@@ -185,7 +185,7 @@ impl<'a> Walker<'a> {
             opts,
             report: Report::default(),
             linked: HashMap::new(),
-            buf: vec![0; BLOCKS_PER_CHUNK * vol.layout().block_size()],
+            buf: decrypt_buffer(vol),
             last_progress: Instant::now(),
         }
     }
@@ -415,51 +415,20 @@ impl<'a> Walker<'a> {
     }
 
     fn decrypt_file(&mut self, e: &Entry, out: Option<&File>) -> Result<(), String> {
-        let layout = *self.vol.layout();
-        let raw = CipherSize(e.meta.len());
-        let plain_size = layout.plain_size(raw).map_err(|err| err.to_string())?;
         let mut input =
             open_nofollow(&self.cipher_root.join(&e.cipher_rel)).map_err(|err| err.to_string())?;
-        let file_iv = if layout.header_len(raw) > 0 {
-            let mut header = [0u8; crate::volume::content::HEADER_LEN];
-            input
-                .read_exact(&mut header)
-                .map_err(|err| format!("cannot read header: {err}"))?;
-            self.vol
-                .decode_header(&header, self.vol.external_iv(e.name_iv))
-                .map_err(|err| err.to_string())?
-        } else {
-            0
-        };
-        let codec = self.vol.file_codec(file_iv);
-        let d = layout.data_per_block();
-        let mut block = 0u64;
-        let mut written = 0u64;
-        loop {
-            let n =
-                read_full(&mut input, &mut self.buf).map_err(|err| format!("read error: {err}"))?;
-            if n == 0 {
-                break;
-            }
-            let len = codec
-                .decrypt_in_place(block, &mut self.buf[..n])
-                .map_err(|err| format!("{err} (file not restored)"))?;
-            if let Some(f) = out {
-                write_sparse(f, &self.buf[..len], written, d)
-                    .map_err(|err| format!("write error: {err}"))?;
-            }
-            written += len as u64;
-            block += n.div_ceil(layout.block_size()) as u64;
-            if n < self.buf.len() {
-                break;
-            }
-        }
-        if written != plain_size.0 {
-            return Err(format!(
-                "file changed while reading: {written} bytes decrypted, {} expected",
-                plain_size.0
-            ));
-        }
+        let d = self.vol.layout().data_per_block();
+        let written = decrypt_stream(
+            self.vol,
+            &mut input,
+            e.meta.len(),
+            e.name_iv,
+            &mut self.buf,
+            &mut |data, off| match out {
+                Some(f) => write_sparse(f, data, off, d),
+                None => Ok(()),
+            },
+        )?;
         if let Some(f) = out {
             f.set_len(written)
                 .map_err(|err| format!("write error: {err}"))?;
@@ -563,6 +532,63 @@ impl<'a> Walker<'a> {
             );
         }
     }
+}
+
+/// Decrypts one raw file of `raw_len` bytes whose name has chain IV
+/// `name_iv`, handing each run of plaintext and its offset to `sink`.
+/// `buf` is scratch space (a multiple of the block size). Returns the
+/// plaintext length; errors are one-line reasons.
+pub fn decrypt_stream(
+    vol: &Volume,
+    input: &mut File,
+    raw_len: u64,
+    name_iv: u64,
+    buf: &mut [u8],
+    sink: &mut dyn FnMut(&[u8], u64) -> io::Result<()>,
+) -> Result<u64, String> {
+    let layout = *vol.layout();
+    let raw = CipherSize(raw_len);
+    let plain_size = layout.plain_size(raw).map_err(|err| err.to_string())?;
+    let file_iv = if layout.header_len(raw) > 0 {
+        let mut header = [0u8; crate::volume::content::HEADER_LEN];
+        input
+            .read_exact(&mut header)
+            .map_err(|err| format!("cannot read header: {err}"))?;
+        vol.decode_header(&header, vol.external_iv(name_iv))
+            .map_err(|err| err.to_string())?
+    } else {
+        0
+    };
+    let codec = vol.file_codec(file_iv);
+    let mut block = 0u64;
+    let mut written = 0u64;
+    loop {
+        let n = read_full(input, buf).map_err(|err| format!("read error: {err}"))?;
+        if n == 0 {
+            break;
+        }
+        let len = codec
+            .decrypt_in_place(block, &mut buf[..n])
+            .map_err(|err| format!("{err} (file not restored)"))?;
+        sink(&buf[..len], written).map_err(|err| format!("write error: {err}"))?;
+        written += len as u64;
+        block += n.div_ceil(layout.block_size()) as u64;
+        if n < buf.len() {
+            break;
+        }
+    }
+    if written != plain_size.0 {
+        return Err(format!(
+            "file changed while reading: {written} bytes decrypted, {} expected",
+            plain_size.0
+        ));
+    }
+    Ok(written)
+}
+
+/// A scratch buffer for [`decrypt_stream`].
+pub fn decrypt_buffer(vol: &Volume) -> Vec<u8> {
+    vec![0; BLOCKS_PER_CHUNK * vol.layout().block_size()]
 }
 
 /// Reads until `buf` is full or the end of file; returns the bytes read.

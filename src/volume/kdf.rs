@@ -44,7 +44,7 @@ pub fn derive_legacy_user_key(password: &[u8], key_len: usize) -> Result<KeyMate
             h.update(password);
             let mut d = Zeroizing::new(h.finalize());
             for _ in 0..15 {
-                *d = Sha1::digest(&*d);
+                *d = Sha1::digest(*d);
             }
             let mut used = 0;
             let take = (key.len() - key_done).min(d.len());

@@ -1,0 +1,540 @@
+//! The offline subcommands: init, info, passwd, encode, decode, cat,
+//! restore, verify (design §5). None of them needs FUSE.
+
+use std::fs;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use encmount::configfile::{self, ConfigFileError, WriteMode};
+use encmount::restore::{self, Report};
+use encmount::volume::kdf::{self, calibrate_iterations};
+use encmount::volume::{Config, Kdf, NameCodec, Params, Preset, Volume};
+
+use crate::args::{ConfigArgs, PasswordArgs, absolute, random_fill};
+
+/// Default PBKDF2 target for new configs and password changes.
+const DEFAULT_KDF_MS: u32 = 1000;
+const SALT_LEN: usize = 20;
+const CREATOR: &str = concat!("encmount ", env!("CARGO_PKG_VERSION"));
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PresetArg {
+    /// AES-256, chained names, per-file IVs derived from the path, 8-byte MACs
+    Hardened,
+    /// AES-192, no MACs: what `encfs --reverse` makes (byte-identical views)
+    Standard,
+    /// hardened + external IV chaining: hard links shown as separate files
+    Paranoia,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Self {
+        match p {
+            PresetArg::Hardened => Preset::Hardened,
+            PresetArg::Standard => Preset::Standard,
+            PresetArg::Paranoia => Preset::Paranoia,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NamesArg {
+    /// nameio/block: padded AES-CBC, base64 (the default)
+    Block,
+    /// nameio/block32: padded AES-CBC, base32 (case-insensitive file systems)
+    Block32,
+    /// nameio/stream: stream cipher, base64; shortest names, leaks length
+    Stream,
+    /// nameio/null: names are not encrypted
+    Null,
+}
+
+impl From<NamesArg> for NameCodec {
+    fn from(n: NamesArg) -> Self {
+        match n {
+            NamesArg::Block => NameCodec::Block,
+            NamesArg::Block32 => NameCodec::Block32,
+            NamesArg::Stream => NameCodec::Stream,
+            NamesArg::Null => NameCodec::Null,
+        }
+    }
+}
+
+/// Volume parameters for `init` (and for `mount --reverse` creating a config).
+#[derive(Args, Debug, Clone)]
+pub struct VolumeArgs {
+    /// Parameter preset
+    #[arg(
+        long,
+        value_enum,
+        default_value = "hardened",
+        long_help = "Parameter preset. hardened (default): AES-256, 1 KiB blocks, \
+            chained names, per-file IVs derived from the path, 8-byte block MACs \
+            (stock encfs reads it, but cannot make it in reverse). standard: \
+            AES-192, no chaining, no per-file IV, no MACs; identical to what \
+            `encfs --reverse` makes in standard mode. paranoia: hardened plus \
+            external IV chaining (the file header depends on the path); hard \
+            links are then shown as separate files."
+    )]
+    pub preset: PresetArg,
+
+    /// Key size in bits: 128, 192 or 256 (overrides the preset)
+    #[arg(long, value_name = "BITS", value_parser = ["128", "192", "256"])]
+    pub key_size: Option<String>,
+
+    /// Block size in bytes: a multiple of 16 from 64 to 4096 (default 1024)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        long_help = "Block size in bytes, MAC header included: a multiple of \
+            16 from 64 to 4096. Smaller blocks keep rsync deltas smaller; larger \
+            ones read faster. Default 1024."
+    )]
+    pub block_size: Option<u32>,
+
+    /// File-name encoding (overrides the preset)
+    #[arg(long, value_enum, value_name = "CODEC")]
+    pub names: Option<NamesArg>,
+
+    /// Time PBKDF2 to take about MS milliseconds on this machine (default 1000)
+    #[arg(
+        long,
+        value_name = "MS",
+        conflicts_with = "kdf_iterations",
+        long_help = "Choose the PBKDF2 iteration count so that unlocking takes \
+            about MS milliseconds on this machine (encfs's method; default 1000). \
+            Stored as desiredKDFDuration, which encfs uses when it re-times."
+    )]
+    pub kdf_ms: Option<u32>,
+
+    /// Use exactly N PBKDF2 iterations (instead of timing)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1000..))]
+    pub kdf_iterations: Option<u32>,
+}
+
+impl VolumeArgs {
+    pub fn params(&self) -> Result<Params> {
+        let mut p = Preset::from(self.preset).params();
+        if let Some(k) = &self.key_size {
+            p.key_bits = k.parse()?;
+        }
+        if let Some(b) = self.block_size {
+            p.block_size = b;
+        }
+        if let Some(n) = self.names {
+            p.name_codec = n.into();
+            p.name_version = p.name_codec.current_version();
+        }
+        p.validate().context("bad volume parameters")?;
+        Ok(p)
+    }
+
+    /// The key derivation for a new password.
+    pub fn kdf(&self) -> Result<Kdf> {
+        new_kdf(self.kdf_ms, self.kdf_iterations, DEFAULT_KDF_MS)
+    }
+}
+
+/// A fresh salt and an iteration count (exact, or timed like encfs).
+fn new_kdf(ms: Option<u32>, iterations: Option<u32>, default_ms: u32) -> Result<Kdf> {
+    let mut salt = vec![0u8; SALT_LEN];
+    random_fill(&mut salt)?;
+    let desired_ms = ms.unwrap_or(default_ms);
+    let iterations = match iterations {
+        Some(n) => n,
+        None => calibrate_iterations(Duration::from_millis(desired_ms.into()), |n| {
+            let t = Instant::now();
+            // Time the same work a real unlock does (a 256-bit key + IV).
+            let _ = kdf::derive_user_key(b"timing", &[0; SALT_LEN], n, 32);
+            t.elapsed()
+        }),
+    };
+    Ok(Kdf::Pbkdf2 {
+        salt,
+        iterations,
+        desired_ms,
+    })
+}
+
+/// Creates a new config at `path` (never overwriting); returns the volume.
+pub fn create_config(path: &Path, vargs: &VolumeArgs, pw: &PasswordArgs) -> Result<Volume> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(ConfigFileError::Exists {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    let params = vargs.params()?;
+    let what = format!("New password for {}: ", path.display());
+    let password = pw.read(path.parent(), &what, true)?;
+    let kdf = vargs.kdf()?;
+    let mut rng_err = None;
+    let volume = Volume::generate(params, |buf| rng_err = random_fill(buf).err())?;
+    if let Some(e) = rng_err {
+        return Err(e);
+    }
+    let config = volume.to_config(CREATOR, password.expose(), kdf)?;
+    configfile::write(path, &config, WriteMode::CreateNew)?;
+    Ok(volume)
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub volume: VolumeArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Where to write the config (a directory means DIR/.encfs6.xml)
+    pub config: PathBuf,
+}
+
+pub fn init(a: &InitArgs) -> Result<()> {
+    let path = if a.config.is_dir() {
+        a.config.join(configfile::V6_NAME)
+    } else {
+        a.config.clone()
+    };
+    create_config(&path, &a.volume, &a.password)?;
+    let config = configfile::load(&configfile::Located {
+        path: path.clone(),
+        format: encmount::volume::ConfigFormat::V6,
+    })?;
+    eprintln!("encmount: created {}", path.display());
+    eprint!("{}", describe(&path, &config));
+    eprintln!(
+        "encmount: keep a copy of this config and its password apart from the \
+         backups; without both, the backups cannot be decrypted."
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// A config file, or a volume root to look up as encfs does
+    pub config: PathBuf,
+}
+
+pub fn info(a: &InfoArgs) -> Result<()> {
+    let cfg_args = ConfigArgs {
+        config: (!a.config.is_dir()).then(|| a.config.clone()),
+    };
+    let root = a.config.is_dir().then_some(a.config.as_path());
+    let (located, config) = cfg_args.load(root)?;
+    print!("{}", describe(&located.path, &config));
+    Ok(())
+}
+
+/// The human description of a config, as `info` prints it.
+fn describe(path: &Path, c: &Config) -> String {
+    let p = &c.params;
+    let layout = p.layout().expect("validated on load");
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let kdf = match &c.kdf {
+        Kdf::Pbkdf2 {
+            salt,
+            iterations,
+            desired_ms,
+        } => format!(
+            "PBKDF2-HMAC-SHA1, {iterations} iterations, {}-byte salt (target {desired_ms} ms)",
+            salt.len()
+        ),
+        Kdf::Legacy => "legacy unsalted SHA-1 (old config)".into(),
+    };
+    let reverse = if p.stock_reverse_compatible() {
+        "encmount and stock encfs --reverse".to_string()
+    } else {
+        "encmount only (stock encfs --reverse refuses MACs and chained IVs)".to_string()
+    };
+    format!(
+        "Config:            {} ({:?}, version {}, created by {})\n\
+         Cipher:            AES, {}-bit key (ssl/aes {}:{})\n\
+         Block size:        {} bytes ({} data + {} MAC header)\n\
+         File names:        {} {}:{}, chained IVs: {}\n\
+         Per-file IV:       {}, external IV chaining: {}\n\
+         Block MAC:         {} bytes + {} random bytes\n\
+         File holes:        {}\n\
+         Key derivation:    {kdf}\n\
+         Reverse views:     {reverse}\n",
+        path.display(),
+        c.format,
+        c.sub_version,
+        if c.creator.is_empty() {
+            "?"
+        } else {
+            &c.creator
+        },
+        p.key_bits,
+        p.cipher_version.0,
+        p.cipher_version.1,
+        p.block_size,
+        layout.data_per_block(),
+        layout.overhead(),
+        p.name_codec.interface_name(),
+        p.name_version.0,
+        p.name_version.1,
+        yes(p.chained_name_iv),
+        yes(p.unique_iv),
+        yes(p.external_iv_chaining),
+        p.block_mac_bytes,
+        p.block_mac_rand_bytes,
+        if p.allow_holes {
+            "passed through"
+        } else {
+            "encrypted"
+        },
+    )
+}
+
+#[derive(Args, Debug)]
+pub struct PasswdArgs {
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Read the new password from the first line of FILE
+    #[arg(long, value_name = "FILE", group = "new_password")]
+    pub new_password_file: Option<PathBuf>,
+    /// Read the new password as one line from standard input (after the old one, if --stdinpass)
+    #[arg(long, group = "new_password")]
+    pub new_stdinpass: bool,
+    /// Run COMMAND with `sh -c`; the first line it prints is the new password
+    #[arg(long, value_name = "COMMAND", group = "new_password")]
+    pub new_extpass: Option<String>,
+    /// Re-time PBKDF2 to MS milliseconds (default: the config's desiredKDFDuration)
+    #[arg(long, value_name = "MS", conflicts_with = "kdf_iterations")]
+    pub kdf_ms: Option<u32>,
+    /// Use exactly N PBKDF2 iterations
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1000..))]
+    pub kdf_iterations: Option<u32>,
+    /// The config file, or a volume root holding .encfs6.xml
+    pub config: PathBuf,
+}
+
+pub fn passwd(a: &PasswdArgs) -> Result<()> {
+    let (cfg_args, root) = if a.config.is_dir() {
+        (ConfigArgs::default(), Some(a.config.as_path()))
+    } else {
+        (
+            ConfigArgs {
+                config: Some(a.config.clone()),
+            },
+            None,
+        )
+    };
+    let opened = cfg_args.open(root, &a.password)?;
+    if opened.config.format != encmount::volume::ConfigFormat::V6 {
+        bail!(
+            "{} is an old {:?} config; encmount changes passwords of V6 configs only",
+            opened.path.display(),
+            opened.config.format
+        );
+    }
+    let new = PasswordArgs {
+        password_file: a.new_password_file.clone(),
+        stdinpass: a.new_stdinpass,
+        extpass: a.new_extpass.clone(),
+    };
+    let what = format!("New password for {}: ", opened.path.display());
+    let new_password = new.read(opened.path.parent(), &what, true)?;
+    let default_ms = match &opened.config.kdf {
+        Kdf::Pbkdf2 { desired_ms, .. } => *desired_ms,
+        Kdf::Legacy => DEFAULT_KDF_MS,
+    };
+    let kdf = new_kdf(a.kdf_ms, a.kdf_iterations, default_ms)?;
+    let mut config = opened
+        .volume
+        .to_config(&opened.config.creator, new_password.expose(), kdf)?;
+    config.creator = opened.config.creator.clone();
+    configfile::write(&opened.path, &config, WriteMode::Replace)?;
+    eprintln!("encmount: password of {} changed", opened.path.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CodecArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// The volume root (where .encfs6.xml is looked up; default: current directory)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Paths relative to the volume root (default: one per line on standard input)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `encode` (plain -> cipher) or `decode` (cipher -> plain).
+pub fn codec(a: &CodecArgs, encode: bool) -> Result<()> {
+    let root = a.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let opened = a.config.open(Some(&root), &a.password)?;
+    let vol = &opened.volume;
+    let mut paths: Vec<Vec<u8>> = a
+        .paths
+        .iter()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .collect();
+    if a.paths.is_empty() {
+        for line in io::stdin().lock().split(b'\n') {
+            paths.push(line?);
+        }
+    }
+    let mut out = io::stdout().lock();
+    let mut failed = 0;
+    for p in paths {
+        let result = if encode {
+            Ok(match p.strip_prefix(b"/") {
+                // An absolute path is a symlink target (format §6.8).
+                Some(_) => vol.encode_link(&p),
+                None => vol.encode_path(&p).0,
+            })
+        } else if p.starts_with(b"+") {
+            vol.decode_link(&p)
+        } else {
+            vol.decode_path(&p).map(|(d, _)| d)
+        };
+        match result {
+            Ok(text) => {
+                out.write_all(&text)?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "encmount: cannot decode {}: {e}",
+                    String::from_utf8_lossy(&p)
+                );
+            }
+        }
+    }
+    out.flush()?;
+    if failed > 0 {
+        bail!(
+            "{failed} path(s) did not decode (wrong password, or not a full path from the root?)"
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// The cipher directory (volume root)
+    pub root: PathBuf,
+    /// The file's cipher path, relative to ROOT (a plaintext path works too)
+    pub path: PathBuf,
+}
+
+pub fn cat(a: &CatArgs) -> Result<()> {
+    let opened = a.config.open(Some(&a.root), &a.password)?;
+    let vol = &opened.volume;
+    let given = a.path.as_os_str().as_bytes();
+    let (cipher_rel, name_iv) = match vol.decode_path(given) {
+        Ok((_, iv)) => (given.to_vec(), iv),
+        Err(e) => {
+            let (enc, iv) = vol.encode_path(given);
+            if !a.root.join(std::ffi::OsStr::from_bytes(&enc)).exists() {
+                bail!(
+                    "{}: not a cipher path of this volume ({e})",
+                    a.path.display()
+                );
+            }
+            (enc, iv)
+        }
+    };
+    let path = a.root.join(std::ffi::OsString::from_vec(cipher_rel));
+    let mut file = configfile::open_nofollow(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata()?.len();
+    let mut buf = restore::decrypt_buffer(vol);
+    let mut out = io::stdout().lock();
+    restore::decrypt_stream(vol, &mut file, len, name_iv, &mut buf, &mut |data, _| {
+        out.write_all(data)
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", a.path.display()))?;
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Restore into a non-empty DEST, replacing files in the way
+    #[arg(long)]
+    pub force: bool,
+    /// No progress line on a terminal
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The cipher tree: a backup of a view, or an encfs directory
+    pub cipherdir: PathBuf,
+    /// Where to write the plaintext (created if missing; must be empty)
+    pub dest: PathBuf,
+    /// Restore only these cipher paths (relative to CIPHERDIR, full paths)
+    #[arg(value_name = "CIPHERPATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
+    let opened = a.config.open(Some(&a.cipherdir), &a.password)?;
+    let opts = restore::Options {
+        force: a.force,
+        owners: nix::unistd::geteuid().is_root(),
+        progress: !a.quiet && io::stderr().is_terminal(),
+        paths: a.paths.clone(),
+    };
+    let dest = absolute(&a.dest)?;
+    let report = restore::restore(&opened.volume, &a.cipherdir, &dest, &opts)?;
+    summarize("restored", &report, Some(&dest))
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// No progress line on a terminal
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The cipher tree to check
+    pub cipherdir: PathBuf,
+}
+
+pub fn verify(a: &VerifyArgs) -> Result<()> {
+    let opened = a.config.open(Some(&a.cipherdir), &a.password)?;
+    let opts = restore::Options {
+        progress: !a.quiet && io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    let report = restore::verify(&opened.volume, &a.cipherdir, &opts)?;
+    summarize("verified", &report, None)
+}
+
+fn summarize(verb: &str, r: &Report, dest: Option<&Path>) -> Result<()> {
+    for p in &r.problems {
+        eprintln!("encmount: {p}");
+    }
+    eprintln!(
+        "encmount: {verb} {} files ({:.1} MiB), {} directories, {} symlinks, {} special files, {} hard links{}",
+        r.files,
+        r.bytes as f64 / 1048576.0,
+        r.dirs,
+        r.symlinks,
+        r.specials,
+        r.hard_links,
+        dest.map(|d| format!(" into {}", d.display()))
+            .unwrap_or_default()
+    );
+    if !r.problems.is_empty() {
+        bail!("{} entries failed (listed above)", r.problems.len());
+    }
+    Ok(())
+}
