@@ -2,19 +2,17 @@
 //! restore equals `plain/`, every manifest path and link target decodes and
 //! encodes both ways, and every file re-encrypts byte for byte.
 
-use std::ffi::OsStr;
+mod common;
+
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use common::vectors::{copy_vector, link_text};
 
 use encmount::configfile::{self, Located};
 use encmount::restore::{self, Options};
 use encmount::volume::derive::file_iv_from_inode;
 use encmount::volume::{ConfigFormat, PlainSize, Volume};
-
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
-}
 
 struct Vector {
     name: String,
@@ -41,7 +39,7 @@ fn opt<T: std::str::FromStr>(s: &str) -> Option<T> {
 }
 
 fn load_vectors() -> Vec<Vector> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(vectors_dir())
+    let mut dirs: Vec<PathBuf> = fs::read_dir(common::vectors_dir())
         .expect("../shared/vectors must sit beside the repository")
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("manifest.tsv").is_file())
@@ -133,12 +131,10 @@ fn every_manifest_path_and_link_decodes_and_encodes() {
 #[test]
 fn every_volume_restores_to_its_plain_tree() {
     for v in load_vectors() {
-        let dest = tempfile::tempdir().unwrap();
-        let (cipher, plain) = (dest.path().join("cipher"), dest.path().join("plain"));
-        materialize(&v.dir.join("cipher"), &cipher, &v.manifest, |l| &l.cipher);
-        materialize(&v.dir.join("plain"), &plain, &v.manifest, |l| &l.plain);
-        let out = dest.path().join("out");
-        let report = restore::restore(&v.vol, &cipher, &out, &Options::default()).unwrap();
+        let copy = copy_vector(&v.name);
+        let (cipher, plain) = (&copy.cipher, &copy.plain);
+        let out = copy.dir.path().join("out");
+        let report = restore::restore(&v.vol, cipher, &out, &Options::default()).unwrap();
         assert!(
             report.problems.is_empty(),
             "{}: {:?}",
@@ -148,9 +144,9 @@ fn every_volume_restores_to_its_plain_tree() {
         let files = v.manifest.iter().filter(|l| l.kind == "file").count() as u64;
         assert_eq!(report.files, files, "{}", v.name);
         assert_eq!(report.symlinks, 4, "{}", v.name);
-        compare_trees(&plain, &out, &v.name);
+        compare_trees(plain, &out, &v.name);
 
-        let verified = restore::verify(&v.vol, &cipher, &Options::default()).unwrap();
+        let verified = restore::verify(&v.vol, cipher, &Options::default()).unwrap();
         assert!(verified.problems.is_empty());
         assert_eq!(verified.bytes, report.bytes);
     }
@@ -196,33 +192,6 @@ fn every_file_re_encrypts_byte_for_byte() {
             }
             assert!(got == want, "{}: {} does not re-encrypt", v.name, l.plain);
         }
-    }
-}
-
-/// A symlink's target, whether the checkout kept it as a link or (as git
-/// does without symlink support) as a file holding the target text.
-fn link_text(path: &Path) -> Vec<u8> {
-    match fs::read_link(path) {
-        Ok(t) => t.into_os_string().into_encoded_bytes(),
-        Err(_) => fs::read(path).unwrap(),
-    }
-}
-
-/// Copies a vector tree and turns the manifest's symlinks back into real
-/// symlinks, whatever the checkout made of them.
-fn materialize(from: &Path, to: &Path, manifest: &[Line], path_of: impl Fn(&Line) -> &String) {
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    for l in manifest.iter().filter(|l| l.kind == "symlink") {
-        let p = to.join(path_of(l));
-        let target = link_text(&p);
-        fs::remove_file(&p).unwrap();
-        std::os::unix::fs::symlink(OsStr::from_bytes(&target), &p).unwrap();
     }
 }
 
