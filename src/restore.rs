@@ -371,18 +371,15 @@ impl<'a> Walker<'a> {
 
     fn restore_file(&mut self, e: &Entry) -> Result<(), String> {
         let key = (e.meta.dev(), e.meta.ino());
-        if e.meta.nlink() > 1 {
-            if let Some(first) = self.linked.get(&key).cloned() {
-                self.report.hard_links += 1;
-                if let (Some(from), Some(to)) =
-                    (self.dest_path(&first), self.dest_path(&e.plain_rel))
-                {
-                    self.clear_place(&to)?;
-                    fs::hard_link(from, to)
-                        .map_err(|err| format!("cannot make hard link: {err}"))?;
-                }
-                return Ok(());
+        if e.meta.nlink() > 1
+            && let Some(first) = self.linked.get(&key).cloned()
+        {
+            self.report.hard_links += 1;
+            if let (Some(from), Some(to)) = (self.dest_path(&first), self.dest_path(&e.plain_rel)) {
+                self.clear_place(&to)?;
+                fs::hard_link(from, to).map_err(|err| format!("cannot make hard link: {err}"))?;
             }
+            return Ok(());
         }
         let out_path = self.dest_path(&e.plain_rel);
         let out = match &out_path {
@@ -486,16 +483,16 @@ impl<'a> Walker<'a> {
         };
         let is_link = meta.file_type().is_symlink();
         let mut errors = Vec::new();
-        if self.opts.owners {
-            if let Err(e) = fchownat(
+        if self.opts.owners
+            && let Err(e) = fchownat(
                 AT_FDCWD,
                 &path,
                 Some(Uid::from_raw(meta.uid())),
                 Some(Gid::from_raw(meta.gid())),
                 AtFlags::AT_SYMLINK_NOFOLLOW,
-            ) {
-                errors.push(format!("chown: {e}"));
-            }
+            )
+        {
+            errors.push(format!("chown: {e}"));
         }
         if !is_link {
             // After chown, which clears set-id bits.

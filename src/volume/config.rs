@@ -96,7 +96,7 @@ impl Params {
                 self.cipher_version.0
             )));
         }
-        if self.key_bits % 8 != 0 {
+        if !self.key_bits.is_multiple_of(8) {
             return Err(Error::InvalidParams(format!(
                 "key size {} bits",
                 self.key_bits
@@ -431,13 +431,13 @@ fn base64_field(cfg: roxmltree::Node, data: &str, size: &str) -> Result<Option<V
     let bytes = RFC_BASE64
         .decode(text.as_bytes())
         .map_err(|e| Error::Config(format!("<{data}> is not valid base64: {e}")))?;
-    if let Some(declared) = opt_int(cfg, size)? {
-        if declared as usize != bytes.len() {
-            return Err(Error::Config(format!(
-                "<{data}> holds {} bytes but <{size}> says {declared}",
-                bytes.len()
-            )));
-        }
+    if let Some(declared) = opt_int(cfg, size)?
+        && declared as usize != bytes.len()
+    {
+        return Err(Error::Config(format!(
+            "<{data}> holds {} bytes but <{size}> says {declared}",
+            bytes.len()
+        )));
     }
     Ok(Some(bytes))
 }

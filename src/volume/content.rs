@@ -63,7 +63,7 @@ impl Layout {
         plain_data: bool,
     ) -> Result<Self, Error> {
         let bs = block_size as usize;
-        if !(64..=4096).contains(&bs) || bs % BLOCK_LEN != 0 {
+        if !(64..=4096).contains(&bs) || !bs.is_multiple_of(BLOCK_LEN) {
             return Err(Error::InvalidParams(format!(
                 "block size {block_size} must be a multiple of 16 from 64 to 4096"
             )));

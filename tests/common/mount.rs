@@ -214,11 +214,11 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        if self.armed {
-            if let Err(e) = unmount(&self.mnt) {
-                // Never panic in drop: it may run while unwinding.
-                eprintln!("warning: {e}");
-            }
+        if self.armed
+            && let Err(e) = unmount(&self.mnt)
+        {
+            // Never panic in drop: it may run while unwinding.
+            eprintln!("warning: {e}");
         }
     }
 }
