@@ -1,5 +1,47 @@
 //! FUSE frontends (design §4, §5): thin maps from requests to the volume
 //! and to the source tree.
 
+pub mod daemon;
 pub mod excludes;
+pub mod mount;
+pub mod readonly;
+pub mod reverse;
 pub mod source;
+pub mod table;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Attribute and entry timeout (design §4).
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// Who may use a view, and when it was last used.
+pub struct Gate {
+    readers: Vec<u32>,
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Gate {
+    /// Root and the uids in `readers` are admitted.
+    pub fn new(readers: Vec<u32>) -> Self {
+        Self {
+            readers,
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes a request by `uid`; says whether it is admitted.
+    pub fn admit(&self, uid: u32) -> bool {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+        uid == 0 || self.readers.contains(&uid)
+    }
+
+    /// Time since the last request.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}

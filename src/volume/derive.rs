@@ -15,6 +15,7 @@ use super::key::KeyMaterial;
 
 const FILE_IV_LABEL: &[u8] = b"encmount file-iv v1";
 const MAC_RAND_LABEL: &[u8] = b"encmount mac-rand v1";
+const VIEW_INO_LABEL: &[u8] = b"encmount view-ino v1";
 
 /// The reverse file IV encfs derives from an inode number (format §7.1):
 /// the first 8 bytes of SHA-1(u64le(ino)), big-endian.
@@ -49,6 +50,21 @@ impl Deriver {
         m.update(rel_path);
         let d = m.finalize().into_bytes();
         nonzero(u64::from_be_bytes(d[..8].try_into().expect("32-byte MAC")))
+    }
+
+    /// A synthetic inode number for a view entry that cannot show its
+    /// source's (design §3: each name of a hard link in a volume with
+    /// external IV chaining is a file of its own): HMAC-SHA256(volume key,
+    /// "encmount view-ino v1" || 0x00 || relative path), first 8 bytes
+    /// big-endian, with the top bit set so it stays clear of the small
+    /// numbers file systems hand out.
+    pub fn view_ino(&self, rel_path: &[u8]) -> u64 {
+        let mut m = self.mac.clone();
+        m.update(VIEW_INO_LABEL);
+        m.update(&[0]);
+        m.update(rel_path);
+        let d = m.finalize().into_bytes();
+        u64::from_be_bytes(d[..8].try_into().expect("32-byte MAC")) | (1 << 63)
     }
 
     /// The `blockMACRandBytes` of block `block` of the file with IV
@@ -112,6 +128,15 @@ mod tests {
     // HMAC-SHA256(key 00..1f, "encmount file-iv v1\0dir/file.txt")[..8],
     // computed with Python's hmac module.
     const PINNED_PATH_IV: u64 = 0x302a51fe90fcb98a;
+
+    #[test]
+    fn view_inos_are_distinct_and_high() {
+        let d = Deriver::new(&kat_key());
+        let (a, b) = (d.view_ino(b"x/a"), d.view_ino(b"y/a"));
+        assert_ne!(a, b);
+        assert!(a >= 1 << 63 && b >= 1 << 63);
+        assert_eq!(a, d.view_ino(b"x/a"));
+    }
 
     #[test]
     fn mac_rand_bytes_depend_on_file_and_block() {

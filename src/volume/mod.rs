@@ -226,6 +226,11 @@ impl Volume {
         self.deriver.file_iv_from_path(rel_path)
     }
 
+    /// A synthetic, stable inode number for a view entry (design §3).
+    pub fn view_ino(&self, rel_path: &[u8]) -> u64 {
+        self.deriver.view_ino(rel_path)
+    }
+
     /// Encrypts blocks for a reverse view: like
     /// [`FileCodec::encrypt_in_place`], with the MAC header's random bytes
     /// derived so every mount shows the same bytes.

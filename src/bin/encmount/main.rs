@@ -3,6 +3,7 @@
 //! tree, dispatch and exit codes.
 
 mod args;
+mod mount;
 mod offline;
 
 use std::process::ExitCode;
@@ -85,6 +86,19 @@ enum Command {
     Restore(offline::RestoreArgs),
     /// Check a cipher tree: decrypt everything to nowhere and report problems
     Verify(offline::VerifyArgs),
+    /// Mount a read-only view: encrypted (--reverse) or decrypted
+    #[command(
+        long_about = "Mount a read-only view. With --reverse, SOURCE is a plaintext \
+            directory shown encrypted (EncFS V6: stock encfs decrypts a copy of \
+            it); the volume config is looked up as encfs does and created at \
+            SOURCE/.encfs6.xml if there is none. Without --reverse, SOURCE is a \
+            cipher directory (for instance a restored backup) shown decrypted. \
+            The command returns once the view is live, unless --foreground.",
+        after_long_help = "EXAMPLES:\n    encmount mount --reverse --config /etc/encmount/docs.encfs6.xml \\\n        --password-file /etc/encmount/docs.pass --allow-user backuppc /home/walter/Documents /srv/encmount/docs\n    encmount umount /srv/encmount/docs"
+    )]
+    Mount(mount::MountArgs),
+    /// Unmount a view
+    Umount(mount::UmountArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +112,8 @@ fn main() -> ExitCode {
         Command::Cat(a) => offline::cat(a),
         Command::Restore(a) => offline::restore_cmd(a),
         Command::Verify(a) => offline::verify(a),
+        Command::Mount(a) => mount::mount(a),
+        Command::Umount(a) => mount::umount(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -71,7 +71,6 @@ pub struct VolumeArgs {
     #[arg(
         long,
         value_enum,
-        default_value = "hardened",
         long_help = "Parameter preset. hardened (default): AES-256, 1 KiB blocks, \
             chained names, per-file IVs derived from the path, 8-byte block MACs \
             (stock encfs reads it, but cannot make it in reverse). standard: \
@@ -80,7 +79,7 @@ pub struct VolumeArgs {
             external IV chaining (the file header depends on the path); hard \
             links are then shown as separate files."
     )]
-    pub preset: PresetArg,
+    pub preset: Option<PresetArg>,
 
     /// Key size in bits: 128, 192 or 256 (overrides the preset)
     #[arg(long, value_name = "BITS", value_parser = ["128", "192", "256"])]
@@ -118,7 +117,7 @@ pub struct VolumeArgs {
 
 impl VolumeArgs {
     pub fn params(&self) -> Result<Params> {
-        let mut p = Preset::from(self.preset).params();
+        let mut p = Preset::from(self.preset.unwrap_or(PresetArg::Hardened)).params();
         if let Some(k) = &self.key_size {
             p.key_bits = k.parse()?;
         }
@@ -131,6 +130,17 @@ impl VolumeArgs {
         }
         p.validate().context("bad volume parameters")?;
         Ok(p)
+    }
+
+    /// Whether any volume parameter was given (they only apply to a new
+    /// config).
+    pub fn any_given(&self) -> bool {
+        self.preset.is_some()
+            || self.key_size.is_some()
+            || self.block_size.is_some()
+            || self.names.is_some()
+            || self.kdf_ms.is_some()
+            || self.kdf_iterations.is_some()
     }
 
     /// The key derivation for a new password.

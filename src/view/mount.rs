@@ -1,0 +1,290 @@
+//! Mounting and serving a view: our own `mount(2)` (type `fuse.encmount`,
+//! `ro,nosuid,nodev`), the serving loop with its signal and idle threads,
+//! and unmounting (design §4).
+//!
+//! We mount ourselves and hand the fd to fuser (`Session::from_fd`): fuser
+//! 0.18's own mount code cannot set the fs type, and unmounts the path a
+//! second time when its session ends.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use fuser::{Config, Filesystem, Session, SessionACL};
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::log;
+
+/// The file system type the views mount as (`fuse.` + subtype).
+pub const FS_TYPE: &str = "fuse.encmount";
+/// Readahead for the view's backing device: lets one sequential reader
+/// keep several 1 MiB reads in flight, one per FUSE thread.
+const READAHEAD_KB: u32 = 4096;
+
+/// Where and how to mount.
+#[derive(Clone, Debug)]
+pub struct MountSpec {
+    /// Shown as the mount's source (the plaintext or cipher directory).
+    pub fsname: String,
+    /// The mountpoint (absolute, an existing directory).
+    pub mountpoint: PathBuf,
+    /// FUSE worker threads.
+    pub threads: usize,
+    /// Let users other than root reach the view (it checks them itself).
+    pub allow_other: bool,
+}
+
+/// Checks that `mnt` can be mounted on: an existing directory, not a dead
+/// mount left by a killed daemon.
+pub fn check_mountpoint(mnt: &Path) -> io::Result<PathBuf> {
+    let canon = mnt.canonicalize().map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOTCONN) {
+            io::Error::other(format!(
+                "{} is a dead mount (transport endpoint is not connected); \
+                 clean it up with `encmount umount {}`",
+                mnt.display(),
+                mnt.display()
+            ))
+        } else {
+            io::Error::new(e.kind(), format!("mountpoint {}: {e}", mnt.display()))
+        }
+    })?;
+    if !canon.is_dir() {
+        return Err(io::Error::other(format!(
+            "mountpoint {} is not a directory",
+            mnt.display()
+        )));
+    }
+    if mount_entry(&canon).is_some() {
+        return Err(io::Error::other(format!(
+            "{} is already a mountpoint",
+            mnt.display()
+        )));
+    }
+    Ok(canon)
+}
+
+/// Mounts `fs` and completes the FUSE handshake; the mount is live when
+/// this returns.
+pub fn mount_session<FS: Filesystem>(fs: FS, spec: &MountSpec) -> io::Result<Session<FS>> {
+    if spec.threads == 0 {
+        return Err(io::Error::other("at least one FUSE thread is needed"));
+    }
+    let dev = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/fuse")
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/fuse: {e}")))?;
+    let mut data = format!("fd={},rootmode=40000,user_id=0,group_id=0", dev.as_raw_fd());
+    if spec.allow_other {
+        data.push_str(",allow_other");
+    }
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(
+        Some(spec.fsname.as_str()),
+        &spec.mountpoint,
+        Some(FS_TYPE),
+        flags,
+        Some(data.as_str()),
+    )
+    .map_err(|e| io::Error::other(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
+    let mut config = Config::default();
+    config.n_threads = Some(spec.threads);
+    let acl = if spec.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    match Session::from_fd(fs, OwnedFd::from(dev), acl, config) {
+        Ok(s) => {
+            set_readahead(&spec.mountpoint);
+            Ok(s)
+        }
+        Err(e) => {
+            // Never leave a dead mount behind.
+            let _ = umount2(&spec.mountpoint, MntFlags::MNT_DETACH);
+            Err(e)
+        }
+    }
+}
+
+/// Raises the readahead of the mount's backing device (best effort).
+fn set_readahead(mnt: &Path) {
+    if let Some(entry) = mount_entry(mnt) {
+        let path = format!("/sys/class/bdi/{}/read_ahead_kb", entry.device);
+        if let Err(e) = std::fs::write(&path, READAHEAD_KB.to_string()) {
+            log::warn(&format!("cannot raise readahead ({path}): {e}"));
+        }
+    }
+}
+
+/// What decides that an idle view unmounts itself.
+pub struct IdlePolicy {
+    /// How long without requests.
+    pub after: Duration,
+    /// Says whether the view is idle now (no requests for `after`, no
+    /// open files).
+    pub is_idle: Box<dyn Fn() -> bool + Send>,
+}
+
+/// Serves the session until the view is unmounted: by `umount`, by a
+/// SIGTERM/SIGINT/SIGHUP (which unmounts), or by the idle policy.
+pub fn serve<FS: Filesystem>(
+    session: Session<FS>,
+    mnt: &Path,
+    idle: Option<IdlePolicy>,
+) -> io::Result<()> {
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    // Blocked here, so every FUSE thread inherits the mask and only the
+    // signal thread receives them.
+    signals.thread_block().map_err(io::Error::from)?;
+    let m = mnt.to_path_buf();
+    thread::Builder::new()
+        .name("encmount-signals".into())
+        .spawn(move || {
+            while let Ok(sig) = signals.wait() {
+                log::info(&format!("{sig}: unmounting {}", m.display()));
+                if let Err(e) = unmount(&m, true) {
+                    log::error(&format!("cannot unmount {}: {e}", m.display()));
+                }
+            }
+        })?;
+    if let Some(policy) = idle {
+        let m = mnt.to_path_buf();
+        thread::Builder::new()
+            .name("encmount-idle".into())
+            .spawn(move || idle_loop(&m, policy))?;
+    }
+    session.run()
+}
+
+fn idle_loop(mnt: &Path, policy: IdlePolicy) {
+    let tick = (policy.after / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        thread::sleep(tick);
+        if !(policy.is_idle)() {
+            continue;
+        }
+        match umount2(mnt, MntFlags::UMOUNT_NOFOLLOW) {
+            Ok(()) => {
+                log::info(&format!(
+                    "{}: idle for {}, unmounted",
+                    mnt.display(),
+                    humantime::format_duration(policy.after)
+                ));
+                return;
+            }
+            // Still in use by something the view cannot see (a cwd): retry.
+            Err(Errno::EBUSY) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Unmounts `mnt`. A busy mount is an error unless `lazy`, which detaches
+/// it (it goes away once the last user is done).
+pub fn unmount(mnt: &Path, lazy: bool) -> io::Result<()> {
+    match umount2(mnt, MntFlags::UMOUNT_NOFOLLOW) {
+        Ok(()) => Ok(()),
+        Err(Errno::EBUSY) if lazy => umount2(mnt, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
+            .map_err(|e| io::Error::other(format!("cannot detach {}: {e}", mnt.display()))),
+        Err(Errno::EBUSY) => Err(io::Error::other(format!(
+            "{} is busy (files or directories in use); use --lazy to detach it anyway",
+            mnt.display()
+        ))),
+        Err(e) => Err(io::Error::other(format!(
+            "cannot unmount {}: {e}",
+            mnt.display()
+        ))),
+    }
+}
+
+/// One line of `/proc/self/mountinfo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountEntry {
+    /// `major:minor` of the mount.
+    pub device: String,
+    /// The mountpoint, unescaped.
+    pub mountpoint: PathBuf,
+    /// The fs type, e.g. `fuse.encmount`.
+    pub fs_type: String,
+    /// The mount source (for views: the source directory).
+    pub source: String,
+}
+
+/// The mount at exactly `mnt` (the last one, if stacked).
+pub fn mount_entry(mnt: &Path) -> Option<MountEntry> {
+    let f = File::open("/proc/self/mountinfo").ok()?;
+    BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| parse_mountinfo(&l))
+        .filter(|e| e.mountpoint == mnt)
+        .last()
+}
+
+fn parse_mountinfo(line: &str) -> Option<MountEntry> {
+    let (left, right) = line.split_once(" - ")?;
+    let l: Vec<&str> = left.split(' ').collect();
+    let r: Vec<&str> = right.split(' ').collect();
+    Some(MountEntry {
+        device: l.get(2)?.to_string(),
+        mountpoint: PathBuf::from(unescape(l.get(4)?)),
+        fs_type: r.first()?.to_string(),
+        source: unescape(r.get(1)?),
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_parse() {
+        let l = "42 27 0:39 / /tmp/my\\040mnt ro,nosuid,nodev,relatime - fuse.encmount /srv/plain\\040dir ro,user_id=0,group_id=0,allow_other";
+        let e = parse_mountinfo(l).unwrap();
+        assert_eq!(e.device, "0:39");
+        assert_eq!(e.mountpoint, PathBuf::from("/tmp/my mnt"));
+        assert_eq!(e.fs_type, FS_TYPE);
+        assert_eq!(e.source, "/srv/plain dir");
+        let opt = "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue";
+        assert_eq!(parse_mountinfo(opt).unwrap().fs_type, "ext3");
+        assert!(parse_mountinfo("garbage").is_none());
+    }
+
+    #[test]
+    fn root_is_a_mount() {
+        assert!(mount_entry(Path::new("/")).is_some());
+        assert!(mount_entry(Path::new("/definitely/not/mounted")).is_none());
+    }
+}

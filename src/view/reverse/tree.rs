@@ -1,0 +1,661 @@
+//! The reverse view's logic (design §4), free of FUSE replies so it can be
+//! tested and benchmarked directly: a plaintext source tree presented as
+//! the cipher tree stock encfs would decrypt.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{Errno, FileAttr, FileType, INodeNo};
+use nix::sys::stat::{FileStat, SFlag};
+
+use crate::log;
+use crate::view::excludes::Excludes;
+use crate::view::source::{self, kind_of};
+use crate::view::table::{Handles, NodeTable, ROOT_ID, TreeNode};
+use crate::volume::derive::file_iv_from_inode;
+use crate::volume::names::NAME_MAX;
+use crate::volume::{CipherOff, Layout, PlainSize, Volume};
+
+/// The config's name at the view root (format §6.7).
+pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
+/// Node id / inode number of the exposed config.
+pub const CONFIG_INO: u64 = u64::MAX - 1;
+/// How many skipped names are remembered (to log each once).
+const SKIP_MEMORY: usize = 65_536;
+
+/// How the per-file IV of a reverse view is derived (design §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileIvMode {
+    /// From the relative plaintext path (encmount's default).
+    Path,
+    /// From the inode number, as stock `encfs --reverse` does.
+    Inode,
+}
+
+/// The volume config shown read-only at the view root.
+#[derive(Clone, Debug)]
+pub struct ExposedConfig {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Its modification time.
+    pub mtime: SystemTime,
+}
+
+/// Behaviour of one reverse view.
+pub struct ReverseOptions {
+    /// File IV derivation.
+    pub file_iv: FileIvMode,
+    /// Entries to hide.
+    pub excludes: Excludes,
+    /// The config to show at the root, if any.
+    pub config: Option<ExposedConfig>,
+}
+
+struct RNode {
+    parent: u64,
+    name: Box<[u8]>,
+    kind: SFlag,
+    src_ino: u64,
+    /// The chain IV after this node's name: a directory's IV for the names
+    /// in it, a file's external IV (format §6.2, §7.1).
+    name_iv: u64,
+    dirfd: OnceLock<Arc<OwnedFd>>,
+}
+
+impl TreeNode for RNode {
+    fn parent(&self) -> u64 {
+        self.parent
+    }
+    fn name(&self) -> &[u8] {
+        &self.name
+    }
+}
+
+struct OpenFile {
+    file: File,
+    file_iv: u64,
+    header: [u8; 8],
+}
+
+enum Handle {
+    File(OpenFile),
+    Config,
+}
+
+/// One entry of a directory listing.
+pub struct Listed {
+    /// The encrypted name.
+    pub name: Box<[u8]>,
+    plain: Box<[u8]>,
+    st: Option<FileStat>,
+    name_iv: u64,
+}
+
+/// A directory snapshot taken at opendir.
+pub struct Listing {
+    dir: u64,
+    entries: Vec<Listed>,
+}
+
+/// Names left out because their encrypted form is too long (design §4).
+#[derive(Default)]
+pub struct SkipLog {
+    count: AtomicU64,
+    seen: Mutex<HashSet<Vec<u8>>>,
+}
+
+impl SkipLog {
+    /// Distinct names left out so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn report(&self, src: &Path, rel: &[u8], encoded_len: usize, max_plain: usize) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(rel) || seen.len() >= SKIP_MEMORY {
+            return;
+        }
+        seen.insert(rel.to_vec());
+        self.count.fetch_add(1, Ordering::Relaxed);
+        log::warn(&format!(
+            "view of {}: left out {}: its encrypted name would be {encoded_len} bytes \
+             (the limit is {NAME_MAX}); rename it to at most {max_plain} bytes",
+            src.display(),
+            String::from_utf8_lossy(rel)
+        ));
+    }
+}
+
+/// A reverse view.
+pub struct ReverseTree {
+    vol: Volume,
+    layout: Layout,
+    src: PathBuf,
+    root_fd: Arc<OwnedFd>,
+    root_dev: u64,
+    opts: ReverseOptions,
+    nodes: NodeTable<RNode>,
+    files: Handles<Handle>,
+    dirs: Handles<Listing>,
+    skipped: SkipLog,
+}
+
+fn errno(e: io::Error) -> Errno {
+    Errno::from(e)
+}
+
+fn time(sec: i64, nsec: i64) -> SystemTime {
+    if sec >= 0 {
+        UNIX_EPOCH + Duration::new(sec as u64, nsec as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::from_nanos(nsec as u64)
+    }
+}
+
+fn file_type(kind: SFlag) -> FileType {
+    match kind {
+        SFlag::S_IFDIR => FileType::Directory,
+        SFlag::S_IFLNK => FileType::Symlink,
+        SFlag::S_IFIFO => FileType::NamedPipe,
+        SFlag::S_IFCHR => FileType::CharDevice,
+        SFlag::S_IFBLK => FileType::BlockDevice,
+        SFlag::S_IFSOCK => FileType::Socket,
+        _ => FileType::RegularFile,
+    }
+}
+
+fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
+    if parent.is_empty() {
+        name.to_vec()
+    } else {
+        [parent, b"/", name].concat()
+    }
+}
+
+impl ReverseTree {
+    /// Opens the source `src` for a view of volume `vol`.
+    pub fn new(vol: Volume, src: &Path, opts: ReverseOptions) -> io::Result<Self> {
+        let (fd, st) = source::open_root(src)?;
+        let fd = Arc::new(fd);
+        let root = RNode {
+            parent: ROOT_ID,
+            name: Box::new([]),
+            kind: SFlag::S_IFDIR,
+            src_ino: st.st_ino,
+            name_iv: 0,
+            dirfd: OnceLock::from(fd.clone()),
+        };
+        Ok(Self {
+            layout: *vol.layout(),
+            vol,
+            src: src.to_path_buf(),
+            root_fd: fd,
+            root_dev: st.st_dev,
+            opts,
+            nodes: NodeTable::new(root),
+            files: Handles::default(),
+            dirs: Handles::default(),
+            skipped: SkipLog::default(),
+        })
+    }
+
+    /// Names left out so far.
+    pub fn skipped(&self) -> &SkipLog {
+        &self.skipped
+    }
+
+    /// Open files and directories (for the idle timer).
+    pub fn open_handles(&self) -> usize {
+        self.files.len() + self.dirs.len()
+    }
+
+    fn node(&self, id: u64) -> Result<Arc<RNode>, Errno> {
+        self.nodes.get(id).ok_or(Errno::ESTALE)
+    }
+
+    /// An `O_PATH` handle to the source directory behind node `id`.
+    fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
+        let node = self.node(id)?;
+        if node.kind != SFlag::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        if let Some(fd) = node.dirfd.get() {
+            return Ok(fd.clone());
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
+        if st.st_ino != node.src_ino || kind_of(&st) != SFlag::S_IFDIR {
+            return Err(Errno::ESTALE);
+        }
+        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), &node.name, &st).map_err(errno)?);
+        Ok(node.dirfd.get_or_init(|| fd).clone())
+    }
+
+    /// The node id (= inode number shown) of an entry.
+    fn entry_id(&self, st: &FileStat, rel: &[u8]) -> u64 {
+        let paranoid_link = self.vol.params().external_iv_chaining
+            && kind_of(st) == SFlag::S_IFREG
+            && st.st_nlink > 1;
+        if paranoid_link || st.st_ino == ROOT_ID || st.st_ino == CONFIG_INO || st.st_ino == 0 {
+            self.vol.view_ino(rel)
+        } else {
+            st.st_ino
+        }
+    }
+
+    /// The view's attributes of a source entry.
+    fn attr(&self, id: u64, st: &FileStat, link_len: Option<u64>) -> FileAttr {
+        let kind = kind_of(st);
+        let (size, blocks) = match kind {
+            SFlag::S_IFREG => {
+                let c = self.layout.cipher_size(PlainSize(st.st_size as u64)).0;
+                (c, c.div_ceil(512))
+            }
+            SFlag::S_IFLNK => (link_len.unwrap_or(st.st_size as u64), st.st_blocks as u64),
+            _ => (st.st_size as u64, st.st_blocks as u64),
+        };
+        let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
+            1
+        } else {
+            st.st_nlink as u32
+        };
+        FileAttr {
+            ino: INodeNo(id),
+            size,
+            blocks,
+            atime: time(st.st_atime, st.st_atime_nsec),
+            mtime: time(st.st_mtime, st.st_mtime_nsec),
+            ctime: time(st.st_ctime, st.st_ctime_nsec),
+            crtime: UNIX_EPOCH,
+            kind: file_type(kind),
+            perm: (st.st_mode & 0o7777) as u16,
+            nlink,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            rdev: st.st_rdev as u32,
+            blksize: st.st_blksize as u32,
+            flags: 0,
+        }
+    }
+
+    fn config_attr(&self) -> Option<FileAttr> {
+        let c = self.opts.config.as_ref()?;
+        Some(FileAttr {
+            ino: INodeNo(CONFIG_INO),
+            size: c.bytes.len() as u64,
+            blocks: (c.bytes.len() as u64).div_ceil(512),
+            atime: c.mtime,
+            mtime: c.mtime,
+            ctime: c.mtime,
+            crtime: UNIX_EPOCH,
+            kind: FileType::RegularFile,
+            perm: 0o444,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        })
+    }
+
+    /// The encrypted length of a symlink's target.
+    fn link_len(&self, dir: BorrowedFd, name: &[u8]) -> Result<u64, Errno> {
+        let target = source::read_link_at(dir, name).map_err(errno)?;
+        Ok(self.vol.encode_link(&target).len() as u64)
+    }
+
+    /// Whether a source entry is hidden from the view.
+    fn hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
+        st.st_dev != self.root_dev
+            || (parent == ROOT_ID && plain == CONFIG_NAME)
+            || self
+                .opts
+                .excludes
+                .is_excluded(rel, kind_of(st) == SFlag::S_IFDIR)
+    }
+
+    /// Records a kernel lookup of a visible entry and returns its attributes.
+    fn found(
+        &self,
+        parent: u64,
+        plain: &[u8],
+        name_iv: u64,
+        st: &FileStat,
+        rel: &[u8],
+        dir: BorrowedFd,
+    ) -> Result<FileAttr, Errno> {
+        let id = self.entry_id(st, rel);
+        let kind = kind_of(st);
+        let link_len = if kind == SFlag::S_IFLNK {
+            Some(self.link_len(dir, plain)?)
+        } else {
+            None
+        };
+        self.nodes.lookup(
+            id,
+            |n| n.parent == parent && *n.name == *plain && n.kind == kind && n.src_ino == st.st_ino,
+            || RNode {
+                parent,
+                name: plain.into(),
+                kind,
+                src_ino: st.st_ino,
+                name_iv,
+                dirfd: OnceLock::new(),
+            },
+        );
+        Ok(self.attr(id, st, link_len))
+    }
+
+    /// `lookup`: the entry with encrypted name `name` in directory `parent`.
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
+        if parent == ROOT_ID && name == CONFIG_NAME {
+            return self.config_attr().ok_or(Errno::ENOENT);
+        }
+        let pnode = self.node(parent)?;
+        let (plain, name_iv) = self
+            .vol
+            .decode_name(name, pnode.name_iv)
+            .map_err(|_| Errno::ENOENT)?;
+        let pfd = self.dir_fd(parent)?;
+        let st = source::stat_at(pfd.as_fd(), &plain).map_err(errno)?;
+        let rel = join(&self.nodes.path(parent).ok_or(Errno::ESTALE)?, &plain);
+        if self.hidden(parent, &plain, &st, &rel) {
+            return Err(Errno::ENOENT);
+        }
+        self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
+    }
+
+    /// `forget`.
+    pub fn forget(&self, id: u64, n: u64) {
+        self.nodes.forget(id, n);
+    }
+
+    /// The current source stat of node `id`, checked to be the same object.
+    fn stat_node(&self, id: u64) -> Result<(Arc<RNode>, FileStat), Errno> {
+        let node = self.node(id)?;
+        if id == ROOT_ID {
+            let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
+            return Ok((node, st));
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
+        if st.st_ino != node.src_ino || kind_of(&st) != node.kind {
+            return Err(Errno::ESTALE);
+        }
+        Ok((node, st))
+    }
+
+    /// `getattr`.
+    pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
+        if id == CONFIG_INO {
+            return self.config_attr().ok_or(Errno::ENOENT);
+        }
+        let (node, st) = self.stat_node(id)?;
+        let link_len = if node.kind == SFlag::S_IFLNK {
+            Some(self.link_len(self.dir_fd(node.parent)?.as_fd(), &node.name)?)
+        } else {
+            None
+        };
+        let mut attr = self.attr(id, &st, link_len);
+        if id == ROOT_ID {
+            attr.ino = INodeNo(st.st_ino);
+        }
+        Ok(attr)
+    }
+
+    /// `readlink`: the encrypted target (format §6.8).
+    pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
+        let node = self.node(id)?;
+        if node.kind != SFlag::S_IFLNK {
+            return Err(Errno::EINVAL);
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let target = source::read_link_at(pfd.as_fd(), &node.name).map_err(errno)?;
+        Ok(self.vol.encode_link(&target))
+    }
+
+    /// The per-file IV for a regular file (design §3, format §7.1).
+    fn file_iv(&self, id: u64, st: &FileStat) -> Result<u64, Errno> {
+        if !self.layout.has_header() {
+            return Ok(0);
+        }
+        let by_inode = self.opts.file_iv == FileIvMode::Inode
+            || (st.st_nlink > 1 && !self.vol.params().external_iv_chaining);
+        if by_inode {
+            return Ok(file_iv_from_inode(st.st_ino));
+        }
+        let path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
+        Ok(self.vol.file_iv_from_path(&path))
+    }
+
+    /// `open` (read-only): returns a handle number.
+    pub fn open(&self, id: u64) -> Result<u64, Errno> {
+        if id == CONFIG_INO {
+            self.opts.config.as_ref().ok_or(Errno::ENOENT)?;
+            return Ok(self.files.insert(Handle::Config));
+        }
+        let node = self.node(id)?;
+        match node.kind {
+            SFlag::S_IFREG => {}
+            SFlag::S_IFDIR => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EACCES),
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let file = source::open_file_at(pfd.as_fd(), &node.name).map_err(errno)?;
+        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
+        if st.st_ino != node.src_ino {
+            return Err(Errno::ESTALE);
+        }
+        let file_iv = self.file_iv(id, &st)?;
+        let header = self
+            .vol
+            .encode_header(file_iv, self.vol.external_iv(node.name_iv));
+        Ok(self.files.insert(Handle::File(OpenFile {
+            file,
+            file_iv,
+            header,
+        })))
+    }
+
+    /// `release`.
+    pub fn release(&self, fh: u64) {
+        self.files.remove(fh);
+    }
+
+    /// `read`: `size` bytes of ciphertext at `offset`.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let h = self.files.get(fh).ok_or(Errno::EBADF)?;
+        match &*h {
+            Handle::Config => {
+                let bytes = &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes;
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                Ok(bytes[start..end].to_vec())
+            }
+            Handle::File(f) => self.read_file(f, offset, size as usize),
+        }
+    }
+
+    fn read_file(&self, f: &OpenFile, offset: u64, size: usize) -> Result<Vec<u8>, Errno> {
+        // The size now, not at open: a file may grow or shrink while mounted.
+        let st = source::stat_fd(f.file.as_fd()).map_err(errno)?;
+        let plan = self
+            .layout
+            .plan_read(CipherOff(offset), size, PlainSize(st.st_size as u64));
+        let mut out = Vec::with_capacity(plan.len);
+        out.extend_from_slice(&f.header[plan.header.clone()]);
+        if plan.blocks.is_empty() {
+            return Ok(out);
+        }
+        let plain_len = (plan.plain.end - plan.plain.start) as usize;
+        let mut buf = vec![0u8; self.layout.blocks_cipher_len(plain_len as u64) as usize];
+        let got = read_at_full(&f.file, &mut buf[..plain_len], plan.plain.start).map_err(errno)?;
+        let cipher_len = self
+            .vol
+            .reverse_encrypt_in_place(f.file_iv, plan.blocks.start, &mut buf, got)
+            .map_err(|_| Errno::EIO)?;
+        let want = plan.len - plan.header.len();
+        let start = plan.skip.min(cipher_len);
+        let end = (plan.skip + want).min(cipher_len);
+        out.extend_from_slice(&buf[start..end]);
+        Ok(out)
+    }
+
+    /// `opendir`: snapshots the directory; returns a handle number.
+    pub fn opendir(&self, id: u64) -> Result<u64, Errno> {
+        let node = self.node(id)?;
+        let dfd = self.dir_fd(id)?;
+        let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
+        let dir_path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
+        let max_plain = self.vol.max_plain_name_len();
+        let mut entries = Vec::with_capacity(names.len() + 1);
+        for e in names {
+            let st = match source::stat_at(dfd.as_fd(), &e.name) {
+                Ok(st) => st,
+                // Removed since getdents: gone, nothing to show.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    // Never silent: the admin learns what the backup lacks.
+                    log::warn(&format!(
+                        "view of {}: left out {}: cannot stat it: {err}",
+                        self.src.display(),
+                        String::from_utf8_lossy(&join(&dir_path, &e.name))
+                    ));
+                    continue;
+                }
+            };
+            let rel = join(&dir_path, &e.name);
+            if self.hidden(id, &e.name, &st, &rel) {
+                continue;
+            }
+            let (name, name_iv) = self.vol.encode_name(&e.name, node.name_iv);
+            if name.len() > NAME_MAX {
+                self.skipped.report(&self.src, &rel, name.len(), max_plain);
+                continue;
+            }
+            entries.push(Listed {
+                name: name.into(),
+                plain: e.name.into(),
+                st: Some(st),
+                name_iv,
+            });
+        }
+        if id == ROOT_ID && self.opts.config.is_some() {
+            entries.push(Listed {
+                name: CONFIG_NAME.into(),
+                plain: CONFIG_NAME.into(),
+                st: None,
+                name_iv: 0,
+            });
+        }
+        Ok(self.dirs.insert(Listing { dir: id, entries }))
+    }
+
+    /// `releasedir`.
+    pub fn releasedir(&self, fh: u64) {
+        self.dirs.remove(fh);
+    }
+
+    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
+    /// `offset` on until it returns true (buffer full).
+    pub fn readdir(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(u64, u64, FileType, &[u8]) -> bool,
+    ) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
+        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
+            let (ino, kind) = match &e.st {
+                Some(st) => (
+                    self.entry_id(st, &join(&dir_path, &e.plain)),
+                    file_type(kind_of(st)),
+                ),
+                None => (CONFIG_INO, FileType::RegularFile),
+            };
+            if add(ino, i as u64 + 1, kind, &e.name) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `readdirplus`: like [`ReverseTree::readdir`] with attributes; every
+    /// entry handed to `add` counts as a kernel lookup unless `add` says the
+    /// buffer was full.
+    pub fn readdirplus(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(u64, &[u8], &FileAttr) -> bool,
+    ) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir = listing.dir;
+        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
+        let dfd = self.dir_fd(dir)?;
+        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
+            let attr = match &e.st {
+                Some(st) => {
+                    let rel = join(&dir_path, &e.plain);
+                    match self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd()) {
+                        Ok(a) => a,
+                        // Vanished since opendir (a symlink we cannot read).
+                        Err(_) => continue,
+                    }
+                }
+                None => match self.config_attr() {
+                    Some(a) => a,
+                    None => continue,
+                },
+            };
+            if add(i as u64 + 1, &e.name, &attr) {
+                if e.st.is_some() {
+                    self.nodes.forget(attr.ino.0, 1);
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `statfs` of the source file system, with the view's name limit.
+    pub fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
+        nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
+    }
+
+    /// The source directory.
+    pub fn source_path(&self) -> &Path {
+        &self.src
+    }
+
+    /// Live nodes (for tests and status).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// `pread` until `buf` is full or end of file.
+fn read_at_full(f: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset) {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                offset += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,234 @@
+//! Per-mount tables: FUSE node ids and open handles.
+//!
+//! fuser 0.18 answers lookups with `attr.ino` as the node id, so a node id
+//! is the inode number `stat` shows: the source's inode number (design §4),
+//! or a synthetic one for virtual entries. The caller picks the id; the
+//! table counts the kernel's lookups per id and keeps the latest data for
+//! it (an entry may be renamed, or an inode number reused, while cached).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The FUSE root node id.
+pub const ROOT_ID: u64 = 1;
+
+/// Node data that knows its place in the tree.
+pub trait TreeNode {
+    /// The parent's node id (the root's is itself).
+    fn parent(&self) -> u64;
+    /// The name in the parent (empty for the root).
+    fn name(&self) -> &[u8];
+}
+
+struct Slot<T> {
+    lookups: u64,
+    node: Arc<T>,
+}
+
+/// Node id -> node data, with kernel lookup counts.
+pub struct NodeTable<T> {
+    slots: Mutex<HashMap<u64, Slot<T>>>,
+}
+
+impl<T: TreeNode> NodeTable<T> {
+    /// A table holding only the root.
+    pub fn new(root: T) -> Self {
+        let mut slots = HashMap::new();
+        slots.insert(
+            ROOT_ID,
+            Slot {
+                lookups: 1,
+                node: Arc::new(root),
+            },
+        );
+        Self {
+            slots: Mutex::new(slots),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot<T>>> {
+        // A panic elsewhere must not take the whole mount down.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The node with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<T>> {
+        self.lock().get(&id).map(|s| s.node.clone())
+    }
+
+    /// Records one kernel lookup of `id`. The existing data is kept when
+    /// `same` says it still describes the entry; otherwise `make` replaces
+    /// it (the lookup count carries on: it belongs to the id).
+    pub fn lookup(
+        &self,
+        id: u64,
+        same: impl FnOnce(&T) -> bool,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let mut g = self.lock();
+        match g.get_mut(&id) {
+            Some(slot) => {
+                slot.lookups += 1;
+                if !same(&slot.node) {
+                    slot.node = Arc::new(make());
+                }
+                slot.node.clone()
+            }
+            None => {
+                let node = Arc::new(make());
+                g.insert(
+                    id,
+                    Slot {
+                        lookups: 1,
+                        node: node.clone(),
+                    },
+                );
+                node
+            }
+        }
+    }
+
+    /// The kernel dropped `n` lookups of `id`.
+    pub fn forget(&self, id: u64, n: u64) {
+        if id == ROOT_ID {
+            return;
+        }
+        let mut g = self.lock();
+        if let Some(slot) = g.get_mut(&id) {
+            slot.lookups = slot.lookups.saturating_sub(n);
+            if slot.lookups == 0 {
+                g.remove(&id);
+            }
+        }
+    }
+
+    /// The path of `id` from the root, names joined by `/` (empty for the
+    /// root). `None` if a node on the way is gone.
+    pub fn path(&self, id: u64) -> Option<Vec<u8>> {
+        let g = self.lock();
+        let mut parts = Vec::new();
+        let mut cur = id;
+        // Bounded, in case a renamed directory made a cycle.
+        for _ in 0..4096 {
+            if cur == ROOT_ID {
+                parts.reverse();
+                return Some(parts.join(&b'/'));
+            }
+            let node = &g.get(&cur)?.node;
+            parts.push(node.name().to_vec());
+            cur = node.parent();
+        }
+        None
+    }
+
+    /// Number of live nodes (the root included).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether only the root is left.
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 1
+    }
+}
+
+/// Open file or directory handles.
+pub struct Handles<T> {
+    next: AtomicU64,
+    map: Mutex<HashMap<u64, Arc<T>>>,
+}
+
+impl<T> Default for Handles<T> {
+    fn default() -> Self {
+        Self {
+            next: AtomicU64::new(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> Handles<T> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<T>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores a handle and returns its number.
+    pub fn insert(&self, value: T) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(fh, Arc::new(value));
+        fh
+    }
+
+    /// The handle `fh`.
+    pub fn get(&self, fh: u64) -> Option<Arc<T>> {
+        self.lock().get(&fh).cloned()
+    }
+
+    /// Drops the handle `fh`.
+    pub fn remove(&self, fh: u64) {
+        self.lock().remove(&fh);
+    }
+
+    /// Number of open handles.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no handle is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct N(u64, Vec<u8>, u32);
+    impl TreeNode for N {
+        fn parent(&self) -> u64 {
+            self.0
+        }
+        fn name(&self) -> &[u8] {
+            &self.1
+        }
+    }
+
+    #[test]
+    fn lookups_count_per_id_and_data_follows_the_entry() {
+        let t = NodeTable::new(N(ROOT_ID, vec![], 0));
+        let a = t.lookup(100, |_| true, || N(ROOT_ID, b"a".to_vec(), 1));
+        assert_eq!(a.2, 1);
+        let b = t.lookup(200, |_| true, || N(100, b"b".to_vec(), 1));
+        assert_eq!(b.1, b"b");
+        assert_eq!(t.path(200).unwrap(), b"a/b");
+        assert_eq!(t.path(ROOT_ID).unwrap(), b"");
+        // the same inode under a new name (rename): data replaced, count kept
+        let a2 = t.lookup(100, |n| n.1 == b"a2", || N(ROOT_ID, b"a2".to_vec(), 1));
+        assert_eq!(a2.1, b"a2");
+        assert_eq!(t.path(200).unwrap(), b"a2/b");
+        t.forget(100, 1);
+        assert!(t.get(100).is_some());
+        t.forget(100, 1);
+        assert!(t.get(100).is_none());
+        assert!(
+            t.path(200).is_none(),
+            "a node whose parent is gone has no path"
+        );
+        t.forget(ROOT_ID, 100);
+        assert!(t.get(ROOT_ID).is_some());
+    }
+
+    #[test]
+    fn handles_count() {
+        let h = Handles::default();
+        let a = h.insert(5);
+        let b = h.insert(6);
+        assert_ne!(a, b);
+        assert_eq!(*h.get(a).unwrap(), 5);
+        h.remove(a);
+        assert!(h.get(a).is_none());
+        assert_eq!(h.len(), 1);
+    }
+}
