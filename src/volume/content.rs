@@ -139,7 +139,8 @@ impl Layout {
     /// Cipher bytes of `plain_len` bytes of consecutive blocks (no header).
     pub fn blocks_cipher_len(&self, plain_len: u64) -> u64 {
         let d = self.data_per_block() as u64;
-        plain_len + plain_len.div_ceil(d) * self.overhead() as u64
+        // Saturating: sizes near 2^64 cannot be real files.
+        plain_len.saturating_add(plain_len.div_ceil(d).saturating_mul(self.overhead() as u64))
     }
 
     /// Raw size for a plaintext size (format §7.4); empty stays empty.
@@ -152,7 +153,7 @@ impl Layout {
         } else {
             0
         };
-        CipherSize(self.blocks_cipher_len(plain.0) + header)
+        CipherSize(self.blocks_cipher_len(plain.0).saturating_add(header))
     }
 
     /// Plaintext size of a raw file (format §7.4). Raw sizes 1..7 in a

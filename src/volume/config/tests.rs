@@ -227,3 +227,12 @@ fn presets_are_as_designed() {
         p.validate().unwrap();
     }
 }
+
+#[test]
+fn control_characters_in_creator_still_give_parseable_xml() {
+    // found by fuzzing: a V5 creator with NUL and other controls
+    let mut cfg = Config::parse(&vector_xmls().remove(0).1, ConfigFormat::V6).unwrap();
+    cfg.creator = "EncFS\u{0}1.1 <&>\u{7}".into();
+    let back = Config::parse(cfg.to_xml().as_bytes(), ConfigFormat::V6).unwrap();
+    assert_eq!(back.creator, "EncFS\u{fffd}1.1 <&>\u{fffd}");
+}

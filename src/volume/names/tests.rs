@@ -142,12 +142,6 @@ fn old_interface_versions_decode_their_own_output() {
         let v = kat_volume(true, codec);
         let mut iv = 5;
         let enc = s.encode(v.cipher(), b"name", &mut iv);
-        if major == 0 {
-            // version 0 stores the checksum last; our encoder writes the
-            // current layout, so only check that decoding does not panic.
-            let _ = s.decode(v.cipher(), &enc, &mut 5);
-            continue;
-        }
         let mut iv2 = 5;
         assert_eq!(s.decode(v.cipher(), &enc, &mut iv2).unwrap(), b"name");
         assert_eq!(iv, iv2);
