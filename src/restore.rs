@@ -21,6 +21,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchownat};
 
 use crate::configfile::{V6_NAME, open_nofollow};
+use crate::volume::content::is_zero;
 use crate::volume::{CipherSize, Volume};
 
 /// Blocks decrypted per read.
@@ -609,7 +610,7 @@ fn write_sparse(f: &File, data: &[u8], offset: u64, piece: usize) -> io::Result<
     let mut pos = 0;
     while pos < data.len() {
         let end = (pos + piece).min(data.len());
-        let zero = data[pos..end].iter().all(|&b| b == 0);
+        let zero = is_zero(&data[pos..end]);
         match (zero, run_start) {
             (true, Some(s)) => {
                 f.write_all_at(&data[s..pos], offset + s as u64)?;

@@ -5,8 +5,9 @@
 //! so the per-block work is only the IV HMAC and the cipher itself.
 
 use aes::cipher::array::Array;
-use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit};
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, consts::U16};
+use aes::cipher::{
+    BlockCipherDecrypt, BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, consts::U16,
+};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use zeroize::Zeroize;
@@ -16,6 +17,11 @@ use super::key::{IV_LEN, KeyMaterial};
 
 /// The AES block size; also the IV length.
 pub const BLOCK_LEN: usize = 16;
+/// How many independent CBC chains are encrypted side by side: AES-NI
+/// pipelines this many blocks, while one chain waits on each round.
+const LANES: usize = 8;
+/// The largest CBC unit: a file block (format §2.4).
+const MAX_UNIT: usize = 4096;
 
 /// How `setIVec` turns a 64-bit seed into an IV (format §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,17 +145,48 @@ impl Cipher {
     /// CBC-encrypts `buf` in place; its length must be a multiple of 16
     /// (format §4.4).
     pub fn block_encrypt(&self, buf: &mut [u8], seed: u64) -> Result<(), Error> {
-        let iv = self.ivec(seed);
-        let blocks = as_blocks(buf)?;
-        with_aes!(&self.aes, c => cbc_encrypt(c, &iv, blocks));
-        Ok(())
+        self.block_encrypt_units(buf, buf.len(), |_| seed)
     }
 
     /// CBC-decrypts `buf` in place (format §4.4).
     pub fn block_decrypt(&self, buf: &mut [u8], seed: u64) -> Result<(), Error> {
-        let iv = self.ivec(seed);
-        let blocks = as_blocks(buf)?;
-        with_aes!(&self.aes, c => cbc_decrypt(c, &iv, blocks));
+        self.block_decrypt_units(buf, buf.len(), |_| seed)
+    }
+
+    /// CBC-encrypts `buf` in place as consecutive `unit`-byte chains, chain
+    /// `i` with the IV of `seed_of(i)` (file blocks, format §7.2). The
+    /// chains are independent, so up to [`LANES`] of them are encrypted
+    /// side by side. `unit` must be a multiple of 16 and divide `buf`.
+    pub fn block_encrypt_units(
+        &self,
+        buf: &mut [u8],
+        unit: usize,
+        seed_of: impl Fn(usize) -> u64,
+    ) -> Result<(), Error> {
+        check_units(buf.len(), unit)?;
+        for (g, group) in buf.chunks_mut(unit * LANES).enumerate() {
+            let n = group.len() / unit;
+            let mut state = [AesBlock::default(); LANES];
+            for (j, st) in state[..n].iter_mut().enumerate() {
+                *st = AesBlock::from(self.ivec(seed_of(g * LANES + j)));
+            }
+            with_aes!(&self.aes, c => cbc_encrypt_lanes(c, &mut state[..n], group, unit));
+        }
+        Ok(())
+    }
+
+    /// Inverse of [`Cipher::block_encrypt_units`].
+    pub fn block_decrypt_units(
+        &self,
+        buf: &mut [u8],
+        unit: usize,
+        seed_of: impl Fn(usize) -> u64,
+    ) -> Result<(), Error> {
+        check_units(buf.len(), unit)?;
+        for (i, chain) in buf.chunks_mut(unit).enumerate() {
+            let iv = self.ivec(seed_of(i));
+            with_aes!(&self.aes, c => cbc_decrypt_chain(c, &iv, chain));
+        }
         Ok(())
     }
 
@@ -192,28 +229,63 @@ impl Cipher {
     }
 }
 
-fn as_blocks(buf: &mut [u8]) -> Result<&mut [AesBlock], Error> {
-    let (blocks, rest) = AesBlock::slice_as_chunks_mut(buf);
-    if !rest.is_empty() {
+fn check_units(len: usize, unit: usize) -> Result<(), Error> {
+    if unit == 0 || unit % BLOCK_LEN != 0 || len % unit != 0 {
         return Err(Error::InvalidParams(
             "CBC input is not a multiple of the cipher block size".into(),
         ));
     }
-    Ok(blocks)
+    Ok(())
 }
 
-fn cbc_encrypt<C>(c: &C, iv: &[u8; IV_LEN], blocks: &mut [AesBlock])
+fn xor16(a: &[u8], b: &[u8]) -> [u8; BLOCK_LEN] {
+    let a = u128::from_ne_bytes(a.try_into().expect("16 bytes"));
+    let b = u128::from_ne_bytes(b.try_into().expect("16 bytes"));
+    (a ^ b).to_ne_bytes()
+}
+
+/// Encrypts `state.len()` chains of `unit` bytes, laid out one after the
+/// other in `buf`, in lockstep: step `k` encrypts AES block `k` of every
+/// chain in one parallel call. `state` holds the IVs on entry.
+fn cbc_encrypt_lanes<C>(c: &C, state: &mut [AesBlock], buf: &mut [u8], unit: usize)
 where
     C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>,
 {
-    cbc::Encryptor::inner_iv_init(c, &AesBlock::from(*iv)).encrypt_blocks(blocks);
+    for off in (0..unit).step_by(BLOCK_LEN) {
+        for (j, st) in state.iter_mut().enumerate() {
+            let at = j * unit + off;
+            *st = AesBlock::from(xor16(st, &buf[at..at + BLOCK_LEN]));
+        }
+        c.encrypt_blocks(state);
+        for (j, st) in state.iter().enumerate() {
+            let at = j * unit + off;
+            buf[at..at + BLOCK_LEN].copy_from_slice(st);
+        }
+    }
 }
 
-fn cbc_decrypt<C>(c: &C, iv: &[u8; IV_LEN], blocks: &mut [AesBlock])
+/// Decrypts one chain: all its AES blocks in one parallel call, then the
+/// XOR with the previous ciphertext block (kept aside beforehand).
+fn cbc_decrypt_chain<C>(c: &C, iv: &[u8; IV_LEN], chain: &mut [u8])
 where
-    C: BlockCipherDecrypt + BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>,
+    C: BlockCipherDecrypt + BlockSizeUser<BlockSize = U16>,
 {
-    cbc::Decryptor::inner_iv_init(c, &AesBlock::from(*iv)).decrypt_blocks(blocks);
+    let mut prev = *iv;
+    for piece in chain.chunks_mut(MAX_UNIT) {
+        let mut saved = [0u8; MAX_UNIT];
+        saved[..piece.len()].copy_from_slice(piece);
+        let (blocks, _) = AesBlock::slice_as_chunks_mut(piece);
+        c.decrypt_blocks(blocks);
+        for (k, b) in blocks.iter_mut().enumerate() {
+            let before = if k == 0 {
+                &prev[..]
+            } else {
+                &saved[(k - 1) * BLOCK_LEN..k * BLOCK_LEN]
+            };
+            *b = AesBlock::from(xor16(b, before));
+        }
+        prev.copy_from_slice(&saved[piece.len() - BLOCK_LEN..piece.len()]);
+    }
 }
 
 /// The pre-2010 IV mixing of format §4.3 (cipher major <= 2).
@@ -339,6 +411,40 @@ mod tests {
                 c.stream_decrypt(&mut buf, seed);
                 assert_eq!(buf, plain, "len {len} seed {seed}");
             }
+        }
+    }
+
+    #[test]
+    fn units_match_one_chain_at_a_time() {
+        let c = kat_cipher();
+        for (unit, count) in [
+            (16usize, 1usize),
+            (64, 3),
+            (1024, 8),
+            (1024, 9),
+            (4096, 17),
+            (8192, 2),
+        ] {
+            let plain: Vec<u8> = (0..unit * count).map(|i| (i * 31 + 7) as u8).collect();
+            let seed = |i: usize| 1000 + i as u64 * 3;
+            let mut many = plain.clone();
+            c.block_encrypt_units(&mut many, unit, seed).unwrap();
+            for (i, chunk) in plain.chunks(unit).enumerate() {
+                // reference: textbook CBC, block by block
+                let mut prev = c.ivec(seed(i));
+                for (k, b) in chunk.chunks(16).enumerate() {
+                    let mut x = AesBlock::from(xor16(&prev, b));
+                    with_aes!(&c.aes, a => a.encrypt_block(&mut x));
+                    assert_eq!(
+                        &many[i * unit + k * 16..][..16],
+                        &x[..],
+                        "unit {unit} chain {i} block {k}"
+                    );
+                    prev = x.into();
+                }
+            }
+            c.block_decrypt_units(&mut many, unit, seed).unwrap();
+            assert_eq!(many, plain, "unit {unit} x {count}");
         }
     }
 
