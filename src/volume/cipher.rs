@@ -230,7 +230,7 @@ impl Cipher {
 }
 
 fn check_units(len: usize, unit: usize) -> Result<(), Error> {
-    if unit == 0 || unit % BLOCK_LEN != 0 || len % unit != 0 {
+    if unit == 0 || !unit.is_multiple_of(BLOCK_LEN) || !len.is_multiple_of(unit) {
         return Err(Error::InvalidParams(
             "CBC input is not a multiple of the cipher block size".into(),
         ));

@@ -114,9 +114,15 @@ impl fuser::Filesystem for ReverseFs {
         reply: ReplyData,
     ) {
         admit!(self, req, reply);
-        match self.tree.read(fh.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(e),
+        // The data is answered from the reading thread's buffer, in place.
+        let mut reply = Some(reply);
+        let sent = self.tree.read(fh.0, offset, size, |data| {
+            if let Some(r) = reply.take() {
+                r.data(data);
+            }
+        });
+        if let (Err(e), Some(r)) = (sent, reply) {
+            r.error(e);
         }
     }
 

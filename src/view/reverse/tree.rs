@@ -2,9 +2,11 @@
 //! tested and benchmarked directly: a plaintext source tree presented as
 //! the cipher tree stock encfs would decrypt.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,12 @@ use crate::volume::{CipherOff, Layout, PlainSize, Volume};
 pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
 /// Node id / inode number of the exposed config.
 pub const CONFIG_INO: u64 = u64::MAX - 1;
+thread_local! {
+    /// Each FUSE thread reuses one read buffer (up to 1 MiB plus MAC
+    /// headers) instead of allocating and faulting in a new one per read.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// How many skipped names are remembered (to log each once).
 const SKIP_MEMORY: usize = 65_536;
 
@@ -470,43 +478,65 @@ impl ReverseTree {
         self.files.remove(fh);
     }
 
-    /// `read`: `size` bytes of ciphertext at `offset`.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    /// `read`: hands `size` bytes of ciphertext at `offset` to `reply`.
+    pub fn read<R>(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        reply: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Errno> {
         let h = self.files.get(fh).ok_or(Errno::EBADF)?;
         match &*h {
             Handle::Config => {
                 let bytes = &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes;
                 let start = (offset as usize).min(bytes.len());
                 let end = start.saturating_add(size as usize).min(bytes.len());
-                Ok(bytes[start..end].to_vec())
+                Ok(reply(&bytes[start..end]))
             }
-            Handle::File(f) => self.read_file(f, offset, size as usize),
+            Handle::File(f) => READ_BUF.with_borrow_mut(|buf| {
+                let range = self.read_file(f, offset, size as usize, buf)?;
+                Ok(reply(&buf[range]))
+            }),
         }
     }
 
-    fn read_file(&self, f: &OpenFile, offset: u64, size: usize) -> Result<Vec<u8>, Errno> {
+    /// Encrypts the blocks a read needs into `buf`, behind the header bytes
+    /// it needs; returns the part of `buf` to answer with.
+    fn read_file(
+        &self,
+        f: &OpenFile,
+        offset: u64,
+        size: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<Range<usize>, Errno> {
         // The size now, not at open: a file may grow or shrink while mounted.
         let st = source::stat_fd(f.file.as_fd()).map_err(errno)?;
         let plan = self
             .layout
             .plan_read(CipherOff(offset), size, PlainSize(st.st_size as u64));
-        let mut out = Vec::with_capacity(plan.len);
-        out.extend_from_slice(&f.header[plan.header.clone()]);
-        if plan.blocks.is_empty() {
-            return Ok(out);
-        }
+        let hdr = plan.header.len();
         let plain_len = (plan.plain.end - plan.plain.start) as usize;
-        let mut buf = vec![0u8; self.layout.blocks_cipher_len(plain_len as u64) as usize];
-        let got = read_at_full(&f.file, &mut buf[..plain_len], plan.plain.start).map_err(errno)?;
+        let cipher_len = self.layout.blocks_cipher_len(plain_len as u64) as usize;
+        buf.clear();
+        buf.resize(hdr + cipher_len, 0);
+        buf[..hdr].copy_from_slice(&f.header[plan.header.clone()]);
+        if plan.blocks.is_empty() {
+            return Ok(0..hdr);
+        }
+        let blocks = &mut buf[hdr..];
+        let got =
+            read_at_full(&f.file, &mut blocks[..plain_len], plan.plain.start).map_err(errno)?;
         let cipher_len = self
             .vol
-            .reverse_encrypt_in_place(f.file_iv, plan.blocks.start, &mut buf, got)
+            .reverse_encrypt_in_place(f.file_iv, plan.blocks.start, blocks, got)
             .map_err(|_| Errno::EIO)?;
-        let want = plan.len - plan.header.len();
-        let start = plan.skip.min(cipher_len);
-        let end = (plan.skip + want).min(cipher_len);
-        out.extend_from_slice(&buf[start..end]);
-        Ok(out)
+        // Header bytes are only wanted by reads from block 0, which skip
+        // nothing: what to answer is one contiguous run.
+        debug_assert!(hdr == 0 || plan.skip == 0);
+        let start = hdr + plan.skip.min(cipher_len);
+        let end = (hdr + plan.skip + (plan.len - hdr)).min(hdr + cipher_len);
+        Ok(if hdr > 0 { 0..end } else { start..end })
     }
 
     /// `opendir`: snapshots the directory; returns a handle number.
