@@ -7,10 +7,11 @@ pub mod mount;
 pub mod readonly;
 pub mod reverse;
 pub mod source;
+pub mod state;
 pub mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Attribute and entry timeout (design §4).
 pub const TTL: Duration = Duration::from_secs(1);
@@ -19,6 +20,7 @@ pub const TTL: Duration = Duration::from_secs(1);
 pub struct Gate {
     readers: Vec<u32>,
     start: Instant,
+    started: SystemTime,
     last_ms: AtomicU64,
 }
 
@@ -28,6 +30,7 @@ impl Gate {
         Self {
             readers,
             start: Instant::now(),
+            started: SystemTime::now(),
             last_ms: AtomicU64::new(0),
         }
     }
@@ -37,6 +40,16 @@ impl Gate {
         let ms = self.start.elapsed().as_millis() as u64;
         self.last_ms.fetch_max(ms, Ordering::Relaxed);
         uid == 0 || self.readers.contains(&uid)
+    }
+
+    /// When the view was set up.
+    pub fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    /// Wall-clock time of the last request (the start if none yet).
+    pub fn last_access(&self) -> SystemTime {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 
     /// Time since the last request.

@@ -15,6 +15,7 @@ use encmount::view::excludes::Excludes;
 use encmount::view::mount::{self as vmount, IdlePolicy, MountSpec};
 use encmount::view::reverse::ReverseFs;
 use encmount::view::reverse::tree::{ExposedConfig, FileIvMode, ReverseOptions, ReverseTree};
+use encmount::view::state::{StateWriter, ViewState, epoch_secs};
 use encmount::volume::Volume;
 use fuser::Filesystem;
 
@@ -102,6 +103,14 @@ pub struct MountArgs {
     )]
     pub no_expose_config: bool,
 
+    /// Write the daemon's pid to FILE while it runs (for the manager)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub pid_file: Option<PathBuf>,
+
+    /// Keep a JSON status in FILE while the view runs (for the manager)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub state_file: Option<PathBuf>,
+
     /// The directory to show: plaintext with --reverse, else a cipher directory
     pub source: PathBuf,
     /// Where to mount the view (an existing, empty directory)
@@ -168,6 +177,26 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         src.display(),
         spec.mountpoint.display()
     );
+    let (t, g, source, mountpoint) = (
+        tree.clone(),
+        gate.clone(),
+        src.clone(),
+        spec.mountpoint.clone(),
+    );
+    let state = StateFiles {
+        pid_file: a.pid_file.clone(),
+        state_file: a.state_file.clone(),
+        snapshot: Box::new(move || ViewState {
+            pid: std::process::id(),
+            kind: "reverse".into(),
+            source: source.clone(),
+            mountpoint: mountpoint.clone(),
+            started: epoch_secs(g.started()),
+            last_access: epoch_secs(g.last_access()),
+            open_handles: t.open_handles() as u64,
+            skipped_names: t.skipped().count(),
+        }),
+    };
     let t = tree.clone();
     let on_exit = move || {
         let n = t.skipped().count();
@@ -183,6 +212,7 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         idle,
         a.foreground,
         what,
+        state,
         on_exit,
     )
 }
@@ -236,6 +266,13 @@ fn resolve_users(names: &[String]) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// The pid and status files a managed view keeps.
+pub struct StateFiles {
+    pid_file: Option<PathBuf>,
+    state_file: Option<PathBuf>,
+    snapshot: Box<dyn Fn() -> ViewState + Send>,
+}
+
 /// Mounts and serves, in the foreground or as a daemon that the command
 /// leaves running once the mount is live.
 fn run_view<FS: Filesystem>(
@@ -244,6 +281,7 @@ fn run_view<FS: Filesystem>(
     idle: Option<IdlePolicy>,
     foreground: bool,
     what: String,
+    state: StateFiles,
     on_exit: impl FnOnce(),
 ) -> Result<()> {
     let serve = |session, notifier: Option<&mut Notifier>| -> Result<()> {
@@ -253,6 +291,9 @@ fn run_view<FS: Filesystem>(
             log::set_stderr(false);
         }
         log::info(&format!("mounted {what}"));
+        let _state = StateWriter::start(state.pid_file, state.state_file, state.snapshot)
+            .map_err(|e| log::error(&format!("cannot write state files: {e}")))
+            .ok();
         let r = vmount::serve(session, &spec.mountpoint, idle);
         log::info(&format!("unmounted {what}"));
         on_exit();
