@@ -6,6 +6,7 @@ pub mod excludes;
 pub mod mount;
 pub mod readonly;
 pub mod reverse;
+pub mod shared;
 pub mod source;
 pub mod table;
 
