@@ -96,10 +96,17 @@ impl NameScheme {
             NameCodec::Null => name.to_vec(),
             NameCodec::Stream => {
                 let mac = cipher.mac16(name, chain);
+                let mut body = name.to_vec();
+                cipher.stream_encrypt(&mut body, u64::from(mac) ^ iv_in);
                 let mut out = Vec::with_capacity(2 + name.len());
-                out.extend_from_slice(&mac.to_be_bytes());
-                out.extend_from_slice(name);
-                cipher.stream_encrypt(&mut out[2..], u64::from(mac) ^ iv_in);
+                // Version 0 (EncFS 0.x) keeps the checksum after the data.
+                if self.major == 0 {
+                    out.extend_from_slice(&body);
+                    out.extend_from_slice(&mac.to_be_bytes());
+                } else {
+                    out.extend_from_slice(&mac.to_be_bytes());
+                    out.extend_from_slice(&body);
+                }
                 base64_encode(&out)
             }
             NameCodec::Block | NameCodec::Block32 => {
