@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod excludes;
+pub mod forward;
 pub mod mount;
 pub mod readonly;
 pub mod reverse;
