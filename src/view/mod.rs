@@ -3,9 +3,11 @@
 
 pub mod daemon;
 pub mod excludes;
+pub mod forward;
 pub mod mount;
 pub mod readonly;
 pub mod reverse;
+pub mod shared;
 pub mod source;
 pub mod state;
 pub mod table;

@@ -37,6 +37,19 @@ pub struct Layout {
     plain_data: bool,
 }
 
+/// What a forward view must decrypt to answer a read of plaintext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecryptPlan {
+    /// The first block to decrypt (by index).
+    pub first_block: u64,
+    /// The raw bytes holding the blocks (offsets in the raw file).
+    pub raw: Range<u64>,
+    /// Bytes to drop from the front of the decrypted user data.
+    pub skip: usize,
+    /// Total length of the answer.
+    pub len: usize,
+}
+
 /// What a reverse view must produce to answer a read of ciphertext.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadPlan {
@@ -211,6 +224,38 @@ impl Layout {
             plain: plain_range,
             len: (end - off.0) as usize,
         }
+    }
+
+    /// Plans the answer to a read of `len` bytes of plaintext at `off` of a
+    /// raw file of `raw` bytes (format §7.4, §7.7): the whole blocks to read
+    /// and decrypt, then the slice of their user data to return. Fails like
+    /// [`Layout::plain_size`] on impossible raw sizes.
+    pub fn plan_decrypt(
+        &self,
+        off: PlainOff,
+        len: usize,
+        raw: CipherSize,
+    ) -> Result<DecryptPlan, Error> {
+        let plain = self.plain_size(raw)?.0;
+        let end = plain.min(off.0.saturating_add(len as u64));
+        if off.0 >= end {
+            return Ok(DecryptPlan {
+                first_block: 0,
+                raw: 0..0,
+                skip: 0,
+                len: 0,
+            });
+        }
+        let hdr = self.header_len(raw);
+        let (b, d) = (self.block_size as u64, self.data_per_block() as u64);
+        let first = off.0 / d;
+        let last = (end - 1) / d;
+        Ok(DecryptPlan {
+            first_block: first,
+            raw: hdr + first * b..(hdr + (last + 1) * b).min(raw.0),
+            skip: (off.0 - first * d) as usize,
+            len: (end - off.0) as usize,
+        })
     }
 }
 

@@ -15,7 +15,9 @@ pub mod key;
 pub mod names;
 
 pub use config::{Config, ConfigFormat, Kdf, Params, Preset};
-pub use content::{CipherOff, CipherSize, FileCodec, Layout, PlainOff, PlainSize, ReadPlan};
+pub use content::{
+    CipherOff, CipherSize, DecryptPlan, FileCodec, Layout, PlainOff, PlainSize, ReadPlan,
+};
 pub use key::KeyMaterial;
 pub use names::{NameCodec, NameScheme};
 

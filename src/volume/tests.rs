@@ -173,3 +173,50 @@ fn reverse_encryption_with_mac_and_rand_is_deterministic_and_decodes() {
         Err(Error::MacMismatch { block: 1 })
     );
 }
+
+#[test]
+fn planned_forward_reads_give_every_plaintext_slice() {
+    let mut p = Preset::Hardened.params();
+    p.block_size = 64;
+    for (mac, unique) in [(8, true), (0, false), (0, true)] {
+        p.block_mac_bytes = mac;
+        p.unique_iv = unique;
+        let v = Volume::generate(p.clone(), |b| b.fill(5)).unwrap();
+        let layout = *v.layout();
+        for size in [0usize, 1, 55, 56, 57, 64, 65, 300] {
+            let plain: Vec<u8> = (0..size as u32).map(|i| (i * 7 % 253) as u8).collect();
+            let mut raw = vec![0u8; layout.cipher_size(PlainSize(size as u64)).0 as usize];
+            let hdr = layout.header_len(CipherSize(raw.len() as u64)) as usize;
+            raw[..hdr].copy_from_slice(&v.encode_header(9, 0)[..hdr]);
+            raw[hdr..hdr + size].copy_from_slice(&plain);
+            let iv = if unique { 9 } else { 0 };
+            v.reverse_encrypt_in_place(iv, 0, &mut raw[hdr..], size)
+                .unwrap();
+            for off in [0usize, 1, 55, 56, 57, 63, 64, 200, 299, 300, 400] {
+                for len in [0usize, 1, 8, 56, 64, 1000] {
+                    let plan = layout
+                        .plan_decrypt(PlainOff(off as u64), len, CipherSize(raw.len() as u64))
+                        .unwrap();
+                    let want = &plain[off.min(size)..(off + len).min(size)];
+                    assert_eq!(plan.len, want.len(), "mac {mac} size {size} {off}+{len}");
+                    if plan.len == 0 {
+                        continue;
+                    }
+                    let mut buf = raw[plan.raw.start as usize..plan.raw.end as usize].to_vec();
+                    let n = v
+                        .file_codec(iv)
+                        .decrypt_in_place(plan.first_block, &mut buf)
+                        .unwrap();
+                    assert!(n >= plan.skip + plan.len);
+                    assert_eq!(&buf[plan.skip..plan.skip + plan.len], want);
+                }
+            }
+        }
+    }
+    let l = Layout::new(1024, 8, 0, true, true, false).unwrap();
+    assert!(l.plan_decrypt(PlainOff(0), 10, CipherSize(5)).is_err());
+    assert_eq!(
+        l.plan_decrypt(PlainOff(0), 10, CipherSize(8)).unwrap().len,
+        0
+    );
+}

@@ -15,7 +15,7 @@ EXIT STATUS:
     0  success
     1  failure (wrong password, bad config, entries that could not be
        restored or verified, ...); the reason is printed on stderr
-    2  usage error
+    2  usage error (bad options, or an option the mode does not take)
 
 ENVIRONMENT:
     ENCFS6_CONFIG   volume config to use when --config is not given
@@ -120,6 +120,10 @@ fn main() -> ExitCode {
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
+            }
+            if let Some(usage) = e.downcast_ref::<clap::Error>() {
+                // Found after parsing (an option that needs another): exit 2.
+                usage.exit();
             }
             eprintln!("encmount: {e:#}");
             ExitCode::from(1)

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::{Args, CommandFactory, ValueEnum};
 use encmount::configfile::{self, ConfigFileError};
 use encmount::log;
 use encmount::view::Gate;
 use encmount::view::daemon::{self, Notifier};
 use encmount::view::excludes::Excludes;
+use encmount::view::forward::ForwardFs;
+use encmount::view::forward::tree::ForwardTree;
 use encmount::view::mount::{self as vmount, IdlePolicy, MountSpec};
 use encmount::view::reverse::ReverseFs;
 use encmount::view::reverse::tree::{ExposedConfig, FileIvMode, ReverseOptions, ReverseTree};
@@ -46,19 +48,18 @@ pub struct MountArgs {
     #[command(flatten)]
     pub volume: VolumeArgs,
 
-    /// How per-file IVs of a reverse view are derived
+    /// How per-file IVs of a reverse view are derived (default: path)
     #[arg(
         long,
         value_enum,
-        default_value = "path",
         long_help = "How the per-file IV of a reverse view is derived (volumes \
             with per-file IVs only). path (default): from the file's relative \
             path, so a copied, restored or saved-by-rename file keeps its \
             ciphertext. inode: from the inode number, exactly as stock `encfs \
             --reverse` does; use it to keep a view byte-identical to an \
-            existing encfs reverse backup."
+            existing encfs reverse backup. Reverse views only."
     )]
-    pub file_iv: FileIvArg,
+    pub file_iv: Option<FileIvArg>,
 
     /// Stay in the foreground (for systemd or debugging)
     #[arg(short, long)]
@@ -74,7 +75,8 @@ pub struct MountArgs {
         value_name = "USER",
         long_help = "Also let USER (a name or a numeric uid) read the view. \
             Root always may; everyone else gets EACCES. Readers see every \
-            entry: it is ciphertext. Repeatable."
+            entry whatever its mode: ciphertext in a reverse view, but \
+            plaintext in a forward view. Repeatable."
     )]
     pub allow_users: Vec<String>,
 
@@ -99,7 +101,7 @@ pub struct MountArgs {
         long_help = "Do not show the (password-wrapped) volume config as \
             .encfs6.xml at the root of a reverse view. By default it is shown, \
             so a backup of the view is self-contained: `encfs SAVEDCOPY MNT` \
-            needs only the password."
+            needs only the password. Reverse views only."
     )]
     pub no_expose_config: bool,
 
@@ -117,7 +119,48 @@ pub struct MountArgs {
     pub mountpoint: PathBuf,
 }
 
+/// Options that only make sense with `--reverse`, as given.
+fn reverse_only_options(a: &MountArgs) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if !a.excludes.is_empty() {
+        given.push("--exclude");
+    }
+    if a.volume.any_given() {
+        given.push("--preset/--key-size/--block-size/--names/--kdf-*");
+    }
+    if a.file_iv.is_some() {
+        given.push("--file-iv");
+    }
+    if a.no_expose_config {
+        given.push("--no-expose-config");
+    }
+    given
+}
+
+/// A usage error of `mount`: clap's format and exit status (2).
+fn usage_error(msg: String) -> anyhow::Error {
+    let mut cli = crate::Cli::command();
+    cli.build();
+    let mount = cli
+        .find_subcommand_mut("mount")
+        .expect("mount is a subcommand");
+    mount
+        .error(clap::error::ErrorKind::ArgumentConflict, msg)
+        .into()
+}
+
 pub fn mount(a: &MountArgs) -> Result<()> {
+    if !a.reverse {
+        let given = reverse_only_options(a);
+        if !given.is_empty() {
+            let verb = if given.len() == 1 { "is" } else { "are" };
+            return Err(usage_error(format!(
+                "{} {verb} for reverse views only (--reverse); a forward view \
+                 shows an existing volume as it is",
+                given.join(", ")
+            )));
+        }
+    }
     if !a.foreground {
         daemon::close_inherited_fds();
     }
@@ -131,13 +174,9 @@ pub fn mount(a: &MountArgs) -> Result<()> {
     }
     let mnt = vmount::check_mountpoint(&a.mountpoint)?;
     if !a.reverse {
-        bail!("forward views are not available yet; use `encmount restore`");
-    }
-    if !a.excludes.is_empty() && !a.reverse {
-        bail!("--exclude applies to reverse views only");
+        return mount_forward(a, &src, mnt);
     }
     let (config_path, volume) = open_or_create(a, &src)?;
-    let readers = resolve_users(&a.allow_users)?;
     let excludes = Excludes::new(&a.excludes)?;
     let exposed = if a.no_expose_config {
         None
@@ -147,7 +186,7 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         Some(ExposedConfig { bytes, mtime })
     };
     let opts = ReverseOptions {
-        file_iv: match a.file_iv {
+        file_iv: match a.file_iv.unwrap_or(FileIvArg::Path) {
             FileIvArg::Path => FileIvMode::Path,
             FileIvArg::Inode => FileIvMode::Inode,
         },
@@ -158,45 +197,14 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         ReverseTree::new(volume, &src, opts)
             .with_context(|| format!("source {}", src.display()))?,
     );
-    let gate = Arc::new(Gate::new(readers));
-    let idle = a.idle.map(|after| {
-        let (t, g) = (tree.clone(), gate.clone());
-        IdlePolicy {
-            after,
-            is_idle: Box::new(move || g.idle_for() >= after && t.open_handles() == 0),
-        }
-    });
-    let spec = MountSpec {
-        fsname: src.display().to_string(),
-        mountpoint: mnt,
-        threads: a.threads.into(),
-        allow_other: true,
-    };
+    let t = tree.clone();
+    let counters: Counters = Arc::new(move || (t.open_handles(), t.skipped().count()));
+    let setup = setup(a, &src, mnt, "reverse", counters)?;
     let what = format!(
         "reverse view of {} on {}",
         src.display(),
-        spec.mountpoint.display()
+        setup.spec.mountpoint.display()
     );
-    let (t, g, source, mountpoint) = (
-        tree.clone(),
-        gate.clone(),
-        src.clone(),
-        spec.mountpoint.clone(),
-    );
-    let state = StateFiles {
-        pid_file: a.pid_file.clone(),
-        state_file: a.state_file.clone(),
-        snapshot: Box::new(move || ViewState {
-            pid: std::process::id(),
-            kind: "reverse".into(),
-            source: source.clone(),
-            mountpoint: mountpoint.clone(),
-            started: epoch_secs(g.started()),
-            last_access: epoch_secs(g.last_access()),
-            open_handles: t.open_handles() as u64,
-            skipped_names: t.skipped().count(),
-        }),
-    };
     let t = tree.clone();
     let on_exit = move || {
         let n = t.skipped().count();
@@ -206,15 +214,50 @@ pub fn mount(a: &MountArgs) -> Result<()> {
             ));
         }
     };
-    run_view(
-        ReverseFs::new(tree, gate),
-        spec,
-        idle,
-        a.foreground,
-        what,
-        state,
-        on_exit,
-    )
+    let fs = ReverseFs::new(tree, setup.gate.clone());
+    run_view(fs, setup, a.foreground, what, on_exit)
+}
+
+/// A forward view: the cipher directory `src` shown decrypted (design §5).
+/// The config must exist; a forward view never creates one.
+fn mount_forward(a: &MountArgs, src: &Path, mnt: PathBuf) -> Result<()> {
+    let opened = a.config.open(Some(src), &a.password).map_err(|e| {
+        match e.downcast_ref::<ConfigFileError>() {
+            Some(ConfigFileError::NotFound { tried }) => anyhow::anyhow!(
+                "no volume config found (tried {tried}); give the volume's config \
+                 with --config CONFIG"
+            ),
+            _ => e,
+        }
+    })?;
+    let tree = Arc::new(
+        ForwardTree::new(opened.volume, src)
+            .with_context(|| format!("cipher directory {}", src.display()))?,
+    );
+    let t = tree.clone();
+    let counters: Counters = Arc::new(move || (t.open_handles(), t.hidden().count()));
+    let setup = setup(a, src, mnt, "forward", counters)?;
+    let what = format!(
+        "forward view of {} on {}",
+        src.display(),
+        setup.spec.mountpoint.display()
+    );
+    let t = tree.clone();
+    let on_exit = move || {
+        let (hidden, broken) = (t.hidden().count(), t.broken().count());
+        if hidden > 0 {
+            log::warn(&format!(
+                "{hidden} cipher entries were left out (names that do not decode); see the log above"
+            ));
+        }
+        if broken > 0 {
+            log::error(&format!(
+                "{broken} entries could not be decrypted (reads gave EIO); see the log above"
+            ));
+        }
+    };
+    let fs = ForwardFs::new(tree, setup.gate.clone());
+    run_view(fs, setup, a.foreground, what, on_exit)
 }
 
 /// Loads the config (looked up as encfs does) or, for a reverse view with
@@ -266,8 +309,68 @@ fn resolve_users(names: &[String]) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// What every view needs besides its tree: who may read it, when it idles
+/// out, where it mounts.
+struct Setup {
+    gate: Arc<Gate>,
+    idle: Option<IdlePolicy>,
+    spec: MountSpec,
+    state: StateFiles,
+}
+
+/// A view's counters: open files and directories, entries left out.
+type Counters = Arc<dyn Fn() -> (usize, u64) + Send + Sync>;
+
+/// The [`Setup`] of a view of `src` on `mnt`; `counters` reads the view's
+/// open handles and left-out entries.
+fn setup(a: &MountArgs, src: &Path, mnt: PathBuf, kind: &str, counters: Counters) -> Result<Setup> {
+    let gate = Arc::new(Gate::new(resolve_users(&a.allow_users)?));
+    let idle = a.idle.map(|after| {
+        let (g, c) = (gate.clone(), counters.clone());
+        IdlePolicy {
+            after,
+            is_idle: Box::new(move || g.idle_for() >= after && c().0 == 0),
+        }
+    });
+    let spec = MountSpec {
+        fsname: src.display().to_string(),
+        mountpoint: mnt,
+        threads: a.threads.into(),
+        allow_other: true,
+    };
+    let (g, kind, source, mountpoint) = (
+        gate.clone(),
+        kind.to_string(),
+        src.to_path_buf(),
+        spec.mountpoint.clone(),
+    );
+    let state = StateFiles {
+        pid_file: a.pid_file.clone(),
+        state_file: a.state_file.clone(),
+        snapshot: Box::new(move || {
+            let (open, skipped) = counters();
+            ViewState {
+                pid: std::process::id(),
+                kind: kind.clone(),
+                source: source.clone(),
+                mountpoint: mountpoint.clone(),
+                started: epoch_secs(g.started()),
+                last_access: epoch_secs(g.last_access()),
+                open_handles: open as u64,
+                skipped_names: skipped,
+            }
+        }),
+    };
+    Ok(Setup {
+        gate,
+        idle,
+        spec,
+        state,
+    })
+}
+
 /// The pid and status files a managed view keeps.
-pub struct StateFiles {
+struct StateFiles {
     pid_file: Option<PathBuf>,
     state_file: Option<PathBuf>,
     snapshot: Box<dyn Fn() -> ViewState + Send>,
@@ -277,13 +380,14 @@ pub struct StateFiles {
 /// leaves running once the mount is live.
 fn run_view<FS: Filesystem>(
     fs: FS,
-    spec: MountSpec,
-    idle: Option<IdlePolicy>,
+    setup: Setup,
     foreground: bool,
     what: String,
-    state: StateFiles,
     on_exit: impl FnOnce(),
 ) -> Result<()> {
+    let Setup {
+        idle, spec, state, ..
+    } = setup;
     let serve = |session, notifier: Option<&mut Notifier>| -> Result<()> {
         if let Some(n) = notifier {
             n.ready();

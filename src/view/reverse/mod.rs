@@ -8,11 +8,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use fuser::{
-    AccessFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+    AccessFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, KernelConfig, OpenAccMode,
+    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
 
+use crate::view::shared::{admit, reply_statfs, tune_kernel};
 use crate::view::{Gate, TTL};
 use tree::ReverseTree;
 
@@ -27,33 +28,6 @@ impl ReverseFs {
     pub fn new(tree: Arc<ReverseTree>, gate: Arc<Gate>) -> Self {
         Self { tree, gate }
     }
-}
-
-/// Replies EACCES and returns from the method when the caller is not
-/// admitted (design §4: root and the configured readers only).
-macro_rules! admit {
-    ($self:ident, $req:ident, $reply:ident) => {
-        if !$self.gate.admit($req.uid()) {
-            $reply.error(Errno::EACCES);
-            return;
-        }
-    };
-}
-
-/// Asks the kernel for large reads and readdirplus; tolerates kernels that
-/// lack a capability.
-pub(crate) fn tune_kernel(config: &mut KernelConfig) {
-    let _ = config.add_capabilities(
-        InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_READDIRPLUS_AUTO
-            | InitFlags::FUSE_ASYNC_READ
-            | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_MAX_PAGES
-            | InitFlags::FUSE_CACHE_SYMLINKS,
-    );
-    let _ = config.set_max_readahead(1 << 20);
-    let _ = config.set_max_background(64);
-    let _ = config.set_congestion_threshold(48);
 }
 
 impl fuser::Filesystem for ReverseFs {
@@ -238,19 +212,7 @@ impl fuser::Filesystem for ReverseFs {
 
     fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         admit!(self, req, reply);
-        match self.tree.statfs() {
-            Ok(s) => reply.statfs(
-                s.blocks(),
-                s.blocks_free(),
-                s.blocks_available(),
-                s.files(),
-                s.files_free(),
-                s.block_size() as u32,
-                crate::volume::names::NAME_MAX as u32,
-                s.fragment_size() as u32,
-            ),
-            Err(e) => reply.error(e),
-        }
+        reply_statfs(reply, self.tree.statfs(), crate::volume::names::NAME_MAX);
     }
 
     fn access(&self, req: &Request, _ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {

@@ -8,17 +8,17 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
 
 use crate::log;
 use crate::view::excludes::Excludes;
+use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{Handles, NodeTable, ROOT_ID, TreeNode};
 use crate::volume::derive::file_iv_from_inode;
@@ -153,38 +153,6 @@ pub struct ReverseTree {
     files: Handles<Handle>,
     dirs: Handles<Listing>,
     skipped: SkipLog,
-}
-
-fn errno(e: io::Error) -> Errno {
-    Errno::from(e)
-}
-
-fn time(sec: i64, nsec: i64) -> SystemTime {
-    if sec >= 0 {
-        UNIX_EPOCH + Duration::new(sec as u64, nsec as u32)
-    } else {
-        UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::from_nanos(nsec as u64)
-    }
-}
-
-fn file_type(kind: SFlag) -> FileType {
-    match kind {
-        SFlag::S_IFDIR => FileType::Directory,
-        SFlag::S_IFLNK => FileType::Symlink,
-        SFlag::S_IFIFO => FileType::NamedPipe,
-        SFlag::S_IFCHR => FileType::CharDevice,
-        SFlag::S_IFBLK => FileType::BlockDevice,
-        SFlag::S_IFSOCK => FileType::Socket,
-        _ => FileType::RegularFile,
-    }
-}
-
-fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
-    if parent.is_empty() {
-        name.to_vec()
-    } else {
-        [parent, b"/", name].concat()
-    }
 }
 
 impl ReverseTree {
@@ -671,21 +639,4 @@ impl ReverseTree {
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
-}
-
-/// `pread` until `buf` is full or end of file.
-fn read_at_full(f: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read_at(&mut buf[n..], offset) {
-            Ok(0) => break,
-            Ok(k) => {
-                n += k;
-                offset += k as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }

@@ -149,6 +149,20 @@ fn old_interface_versions_decode_their_own_output() {
 }
 
 #[test]
+fn stream_version_0_keeps_the_checksum_last() {
+    let v = kat_volume(false, NameCodec::Stream);
+    let [v0, v2] = [0, 2].map(|major| NameScheme {
+        codec: NameCodec::Stream,
+        major,
+        chained: false,
+    });
+    let old = base64_decode(&v0.encode(v.cipher(), b"name", &mut 0)).unwrap();
+    let new = base64_decode(&v2.encode(v.cipher(), b"name", &mut 0)).unwrap();
+    assert_eq!(old[4..], new[..2], "the checksum moves to the end");
+    assert_eq!(old[..4], new[2..], "the encrypted name is the same");
+}
+
+#[test]
 fn names_decoding_to_dot_entries_are_rejected() {
     for codec in [NameCodec::Block, NameCodec::Stream, NameCodec::Block32] {
         let v = kat_volume(false, codec);

@@ -1,0 +1,364 @@
+//! The forward view's logic (design §5), free of FUSE replies so it can be
+//! tested directly: a cipher directory (a raw encfs directory, or a backup
+//! of a reverse view) presented as the plaintext tree it holds.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::UNIX_EPOCH;
+
+use fuser::{Errno, FileAttr, INodeNo};
+use nix::sys::stat::{FileStat, SFlag};
+
+use super::content::{OpenFile, ProblemLog, ReadError};
+use crate::log;
+use crate::view::shared::{errno, file_type, join, time};
+use crate::view::source::{self, kind_of};
+use crate::view::table::{Handles, NodeTable, ROOT_ID, TreeNode};
+use crate::volume::{CipherSize, Volume};
+use listing::{Listed, Listing};
+
+mod listing;
+
+/// Config files never shown from the cipher root (format §6.7).
+pub const CONFIG_NAMES: [&[u8]; 3] = [b".encfs6.xml", b".encfs5", b".encfs4"];
+
+struct FNode {
+    parent: u64,
+    /// The plaintext name.
+    name: Box<[u8]>,
+    /// The name in the cipher directory.
+    cname: Box<[u8]>,
+    kind: SFlag,
+    src_ino: u64,
+    /// The chain IV after this node's name (format §6.2, §7.1).
+    name_iv: u64,
+    dirfd: OnceLock<Arc<OwnedFd>>,
+}
+
+impl TreeNode for FNode {
+    fn parent(&self) -> u64 {
+        self.parent
+    }
+    fn name(&self) -> &[u8] {
+        &self.name
+    }
+}
+
+/// A forward view.
+pub struct ForwardTree {
+    vol: Volume,
+    src: PathBuf,
+    root_fd: Arc<OwnedFd>,
+    root_dev: u64,
+    nodes: NodeTable<FNode>,
+    files: Handles<OpenFile>,
+    dirs: Handles<Listing>,
+    hidden: ProblemLog,
+    broken: ProblemLog,
+}
+
+impl ForwardTree {
+    /// Opens the cipher directory `src` of volume `vol`.
+    pub fn new(vol: Volume, src: &Path) -> io::Result<Self> {
+        let (fd, st) = source::open_root(src)?;
+        let fd = Arc::new(fd);
+        let root = FNode {
+            parent: ROOT_ID,
+            name: Box::new([]),
+            cname: Box::new([]),
+            kind: SFlag::S_IFDIR,
+            src_ino: st.st_ino,
+            name_iv: 0,
+            dirfd: OnceLock::from(fd.clone()),
+        };
+        Ok(Self {
+            vol,
+            src: src.to_path_buf(),
+            root_fd: fd,
+            root_dev: st.st_dev,
+            nodes: NodeTable::new(root),
+            files: Handles::default(),
+            dirs: Handles::default(),
+            hidden: ProblemLog::default(),
+            broken: ProblemLog::default(),
+        })
+    }
+
+    /// Cipher entries hidden because their names do not decode.
+    pub fn hidden(&self) -> &ProblemLog {
+        &self.hidden
+    }
+
+    /// Files and links that failed to decrypt.
+    pub fn broken(&self) -> &ProblemLog {
+        &self.broken
+    }
+
+    /// Open files and directories (for the idle timer).
+    pub fn open_handles(&self) -> usize {
+        self.files.len() + self.dirs.len()
+    }
+
+    fn node(&self, id: u64) -> Result<Arc<FNode>, Errno> {
+        self.nodes.get(id).ok_or(Errno::ESTALE)
+    }
+
+    /// An `O_PATH` handle to the cipher directory behind node `id`.
+    fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
+        let node = self.node(id)?;
+        if node.kind != SFlag::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        if let Some(fd) = node.dirfd.get() {
+            return Ok(fd.clone());
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let st = source::stat_at(pfd.as_fd(), &node.cname).map_err(errno)?;
+        if st.st_ino != node.src_ino || kind_of(&st) != SFlag::S_IFDIR {
+            return Err(Errno::ESTALE);
+        }
+        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), &node.cname, &st).map_err(errno)?);
+        Ok(node.dirfd.get_or_init(|| fd).clone())
+    }
+
+    /// The cipher path of node `id`, for messages.
+    fn cipher_path(&self, id: u64) -> String {
+        let mut parts = Vec::new();
+        let mut cur = id;
+        while cur != ROOT_ID && parts.len() < 4096 {
+            let Some(n) = self.nodes.get(cur) else { break };
+            parts.push(n.cname.to_vec());
+            cur = n.parent;
+        }
+        parts.reverse();
+        String::from_utf8_lossy(&parts.join(&b'/')).into_owned()
+    }
+
+    /// Logs, once per entry, that node `id` does not decrypt.
+    fn report_broken(&self, id: u64, reason: &str) {
+        let path = self.nodes.path(id).unwrap_or_default();
+        if self.broken.first(&path) {
+            log::error(&format!(
+                "forward view of {}: cannot decrypt {} (cipher path {}): {reason}; \
+                 reading it fails with EIO",
+                self.src.display(),
+                String::from_utf8_lossy(&path),
+                self.cipher_path(id)
+            ));
+        }
+    }
+
+    /// Logs, once per entry, a cipher name that is left out.
+    fn report_hidden(&self, dir_path: &[u8], cname: &[u8], reason: &str) {
+        if self.hidden.first(&join(dir_path, cname)) {
+            log::warn(&format!(
+                "forward view of {}: left out {} in /{}: {reason}",
+                self.src.display(),
+                String::from_utf8_lossy(cname),
+                String::from_utf8_lossy(dir_path)
+            ));
+        }
+    }
+
+    /// The node id (= inode number shown) of an entry.
+    fn entry_id(&self, st: &FileStat, dir_path: &[u8], plain: &[u8]) -> u64 {
+        // With external IV chaining each name of a hard link decrypts with
+        // its own header seed: one inode number must not show two contents.
+        let paranoid_link = self.vol.params().external_iv_chaining
+            && kind_of(st) == SFlag::S_IFREG
+            && st.st_nlink > 1;
+        if paranoid_link || st.st_ino == ROOT_ID || st.st_ino == 0 {
+            self.vol.view_ino(&join(dir_path, plain))
+        } else {
+            st.st_ino
+        }
+    }
+
+    /// The size shown: plaintext size of files, decrypted length of link
+    /// targets; 0 where they do not decrypt (reading says EIO).
+    fn shown_size(&self, st: &FileStat, dir: BorrowedFd, cname: &[u8]) -> u64 {
+        match kind_of(st) {
+            SFlag::S_IFREG => {
+                let raw = CipherSize(st.st_size as u64);
+                self.vol.layout().plain_size(raw).map_or(0, |p| p.0)
+            }
+            SFlag::S_IFLNK => source::read_link_at(dir, cname)
+                .ok()
+                .and_then(|t| self.vol.decode_link(&t).ok())
+                .map_or(0, |t| t.len() as u64),
+            _ => st.st_size as u64,
+        }
+    }
+
+    fn attr(&self, id: u64, st: &FileStat, size: u64) -> FileAttr {
+        let kind = kind_of(st);
+        let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
+            1
+        } else {
+            st.st_nlink as u32
+        };
+        FileAttr {
+            ino: INodeNo(id),
+            size,
+            blocks: st.st_blocks as u64,
+            atime: time(st.st_atime, st.st_atime_nsec),
+            mtime: time(st.st_mtime, st.st_mtime_nsec),
+            ctime: time(st.st_ctime, st.st_ctime_nsec),
+            crtime: UNIX_EPOCH,
+            kind: file_type(kind),
+            perm: (st.st_mode & 0o7777) as u16,
+            nlink,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            rdev: st.st_rdev as u32,
+            blksize: st.st_blksize as u32,
+            flags: 0,
+        }
+    }
+
+    /// Records a kernel lookup of a visible entry and returns its attributes.
+    fn found(&self, parent: u64, dir_path: &[u8], e: &Listed, dir: BorrowedFd) -> FileAttr {
+        let id = self.entry_id(&e.st, dir_path, &e.plain);
+        let kind = kind_of(&e.st);
+        let ino = e.st.st_ino;
+        self.nodes.lookup(
+            id,
+            |n| n.parent == parent && *n.cname == *e.cname && n.kind == kind && n.src_ino == ino,
+            || FNode {
+                parent,
+                name: e.plain.clone(),
+                cname: e.cname.clone(),
+                kind,
+                src_ino: ino,
+                name_iv: e.name_iv,
+                dirfd: OnceLock::new(),
+            },
+        );
+        self.attr(id, &e.st, self.shown_size(&e.st, dir, &e.cname))
+    }
+
+    /// `lookup`: the entry with plaintext name `name` in directory `parent`.
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
+        let pnode = self.node(parent)?;
+        let pfd = self.dir_fd(parent)?;
+        let (cname, name_iv) = self.vol.encode_name(name, pnode.name_iv);
+        if parent == ROOT_ID && CONFIG_NAMES.contains(&&cname[..]) {
+            return Err(Errno::ENOENT);
+        }
+        let st = source::stat_at(pfd.as_fd(), &cname).map_err(errno)?;
+        if st.st_dev != self.root_dev {
+            return Err(Errno::ENOENT);
+        }
+        let dir_path = self.nodes.path(parent).ok_or(Errno::ESTALE)?;
+        let e = Listed {
+            plain: name.into(),
+            cname: cname.into(),
+            st,
+            name_iv,
+        };
+        Ok(self.found(parent, &dir_path, &e, pfd.as_fd()))
+    }
+
+    /// `forget`.
+    pub fn forget(&self, id: u64, n: u64) {
+        self.nodes.forget(id, n);
+    }
+
+    /// `getattr`: the current attributes of node `id`.
+    pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
+        let node = self.node(id)?;
+        if id == ROOT_ID {
+            let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
+            let mut attr = self.attr(id, &st, st.st_size as u64);
+            attr.ino = INodeNo(st.st_ino);
+            return Ok(attr);
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let st = source::stat_at(pfd.as_fd(), &node.cname).map_err(errno)?;
+        if st.st_ino != node.src_ino || kind_of(&st) != node.kind {
+            return Err(Errno::ESTALE);
+        }
+        Ok(self.attr(id, &st, self.shown_size(&st, pfd.as_fd(), &node.cname)))
+    }
+
+    /// `readlink`: the decrypted target (format §6.8).
+    pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
+        let node = self.node(id)?;
+        if node.kind != SFlag::S_IFLNK {
+            return Err(Errno::EINVAL);
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let target = source::read_link_at(pfd.as_fd(), &node.cname).map_err(errno)?;
+        self.vol.decode_link(&target).map_err(|e| {
+            self.report_broken(id, &format!("link target: {e}"));
+            Errno::EIO
+        })
+    }
+
+    /// `open` (read-only): returns a handle number. A file that does not
+    /// decrypt (bad header or size) fails with EIO.
+    pub fn open(&self, id: u64) -> Result<u64, Errno> {
+        let node = self.node(id)?;
+        match node.kind {
+            SFlag::S_IFREG => {}
+            SFlag::S_IFDIR => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EACCES),
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let file = source::open_file_at(pfd.as_fd(), &node.cname).map_err(errno)?;
+        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
+        if st.st_ino != node.src_ino {
+            return Err(Errno::ESTALE);
+        }
+        let external_iv = self.vol.external_iv(node.name_iv);
+        let f = OpenFile::new(file, id, &self.vol, external_iv).map_err(|e| self.failed(id, e))?;
+        Ok(self.files.insert(f))
+    }
+
+    /// `release`.
+    pub fn release(&self, fh: u64) {
+        self.files.remove(fh);
+    }
+
+    /// `read`: `size` bytes of plaintext at `offset`. A file that does not
+    /// decrypt gives EIO (and one log line), never wrong bytes.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let f = self.files.get(fh).ok_or(Errno::EBADF)?;
+        f.read(&self.vol, offset, size as usize)
+            .map_err(|e| self.failed(f.id, e))
+    }
+
+    /// The errno for a failed open or read of node `id`; a file that does
+    /// not decrypt is logged.
+    fn failed(&self, id: u64, e: ReadError) -> Errno {
+        match e {
+            ReadError::Io(e) => errno(e),
+            ReadError::Corrupt(reason) => {
+                self.report_broken(id, &reason);
+                Errno::EIO
+            }
+        }
+    }
+
+    /// `statfs` of the cipher directory's file system.
+    pub fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
+        nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
+    }
+
+    /// The longest plaintext name the volume can hold.
+    pub fn name_max(&self) -> usize {
+        self.vol.max_plain_name_len()
+    }
+
+    /// The cipher directory.
+    pub fn source_path(&self) -> &Path {
+        &self.src
+    }
+
+    /// Live nodes (for tests and status).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}

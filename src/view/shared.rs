@@ -1,0 +1,112 @@
+//! Small pieces both views use: attribute conversions, the reader check of
+//! the FUSE adapters, kernel tuning and the statfs reply.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{Errno, FileType, InitFlags, KernelConfig, ReplyStatfs};
+use nix::sys::stat::SFlag;
+use nix::sys::statvfs::Statvfs;
+
+/// Replies EACCES and returns from the method when the caller is not
+/// admitted (design §4: root and the configured readers only). Expects a
+/// `gate: Gate` field in `self`.
+macro_rules! admit {
+    ($self:ident, $req:ident, $reply:ident) => {
+        if !$self.gate.admit($req.uid()) {
+            $reply.error(fuser::Errno::EACCES);
+            return;
+        }
+    };
+}
+pub(crate) use admit;
+
+/// The errno for a source I/O error; EIO for one without an errno (fuser
+/// would turn that into 0, a success).
+pub fn errno(e: io::Error) -> Errno {
+    e.raw_os_error().map_or(Errno::EIO, Errno::from_i32)
+}
+
+/// A `stat` time (seconds and nanoseconds, possibly before 1970).
+pub fn time(sec: i64, nsec: i64) -> SystemTime {
+    if sec >= 0 {
+        UNIX_EPOCH + Duration::new(sec as u64, nsec as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::from_nanos(nsec as u64)
+    }
+}
+
+/// The FUSE file type of `S_IFMT` bits.
+pub fn file_type(kind: SFlag) -> FileType {
+    match kind {
+        SFlag::S_IFDIR => FileType::Directory,
+        SFlag::S_IFLNK => FileType::Symlink,
+        SFlag::S_IFIFO => FileType::NamedPipe,
+        SFlag::S_IFCHR => FileType::CharDevice,
+        SFlag::S_IFBLK => FileType::BlockDevice,
+        SFlag::S_IFSOCK => FileType::Socket,
+        _ => FileType::RegularFile,
+    }
+}
+
+/// `parent/name` as a relative path (`name` alone at the root).
+pub fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
+    if parent.is_empty() {
+        name.to_vec()
+    } else {
+        [parent, b"/", name].concat()
+    }
+}
+
+/// `pread` until `buf` is full or end of file.
+pub fn read_at_full(f: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset) {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                offset += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Asks the kernel for large reads and readdirplus; tolerates kernels that
+/// lack a capability.
+pub(crate) fn tune_kernel(config: &mut KernelConfig) {
+    let _ = config.add_capabilities(
+        InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_ASYNC_READ
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_MAX_PAGES
+            | InitFlags::FUSE_CACHE_SYMLINKS,
+    );
+    let _ = config.set_max_readahead(1 << 20);
+    let _ = config.set_max_background(64);
+    let _ = config.set_congestion_threshold(48);
+}
+
+/// Answers `statfs` with the source file system's figures and the view's
+/// longest name.
+pub(crate) fn reply_statfs(reply: ReplyStatfs, s: Result<Statvfs, Errno>, name_max: usize) {
+    match s {
+        Ok(s) => reply.statfs(
+            s.blocks(),
+            s.blocks_free(),
+            s.blocks_available(),
+            s.files(),
+            s.files_free(),
+            s.block_size() as u32,
+            name_max as u32,
+            s.fragment_size() as u32,
+        ),
+        Err(e) => reply.error(e),
+    }
+}
