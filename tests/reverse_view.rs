@@ -453,3 +453,66 @@ fn nodes_forgotten_by_the_kernel_come_back() {
     }
     assert!(tree_digest(&m) == reference);
 }
+
+/// Reads at any offset and length (O_DIRECT: past the page cache, straight to the
+/// daemon) return the bytes of one sequential read, across the file header, block
+/// boundaries and the end of the file.
+#[test]
+fn unaligned_direct_reads_agree_with_a_sequential_read() {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    require(TOOLS);
+    let t = tempdir();
+    let (src, mnt) = (t.path().join("src"), t.path().join("mnt"));
+    mkdirs(&[&src, &mnt]);
+    let data: Vec<u8> = (0..(2u32 << 20) + 333)
+        .map(|i| (i * 7 + i / 1016) as u8)
+        .collect();
+    fs::write(src.join("file"), &data).unwrap();
+    for preset in ["hardened", "standard"] {
+        let vol = init_volume(t.path(), preset);
+        let view = mount_view(&src, &mnt, Some(&vol), &[]);
+        let path = view
+            .mnt
+            .join(std::ffi::OsStr::from_bytes(&encode(&vol, &[b"file"])[0]));
+        with_timeout("random reads", SLOW, move || {
+            let full = fs::read(&path).unwrap();
+            let f = fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&path)
+                .unwrap();
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            for _ in 0..1500 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let off = (x % (full.len() as u64 + 3000)) as usize;
+                let len = [
+                    1,
+                    7,
+                    8,
+                    9,
+                    1015,
+                    1016,
+                    1017,
+                    1024,
+                    1025,
+                    4096,
+                    70_000,
+                    1 << 20,
+                ][(x >> 40) as usize % 12];
+                let mut buf = vec![0u8; len];
+                let mut n = 0;
+                while n < len {
+                    match f.read_at(&mut buf[n..], (off + n) as u64).unwrap() {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
+                let want = &full[off.min(full.len())..(off + len).min(full.len())];
+                assert!(&buf[..n] == want, "{preset}: {len} bytes at {off}");
+            }
+        });
+        view.unmount();
+    }
+}

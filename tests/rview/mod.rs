@@ -16,7 +16,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::common::mount::{Mount, is_mounted, mount_path};
@@ -71,6 +72,50 @@ pub struct View {
     guard: Option<Mount>,
     /// `--foreground` views: the child and the file holding its stderr.
     child: Option<(Child, PathBuf)>,
+    /// Set when the view is dropped: stops its watchdog.
+    done: Arc<AtomicBool>,
+}
+
+/// No test keeps a view this long; one that does is stuck in a FUSE request.
+const WATCHDOG: Duration = Duration::from_secs(150);
+
+/// Kills the daemon `pid` serving `mnt` if `done` is not set within [`WATCHDOG`]: every
+/// request stuck in it then fails with ENOTCONN, so a hung test fails instead.
+fn watchdog(pid: i32, mnt: PathBuf, done: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while !done.load(Ordering::Relaxed) {
+            if start.elapsed() > WATCHDOG {
+                if daemon_pid(&mnt) == Some(pid) {
+                    eprintln!("watchdog: killing the view daemon of {}", show_os(&mnt));
+                    kill9(pid);
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
+
+fn kill9(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+impl View {
+    fn new(guard: Mount, pid: i32, child: Option<(Child, PathBuf)>) -> View {
+        let done = Arc::new(AtomicBool::new(false));
+        watchdog(pid, guard.mnt.clone(), done.clone());
+        View {
+            mnt: guard.mnt.clone(),
+            pid,
+            guard: Some(guard),
+            child,
+            done,
+        }
+    }
 }
 
 /// `encmount mount --reverse [--config C --password-file F] EXTRA… SRC MNT` with absolute
@@ -90,12 +135,7 @@ pub fn mount_view(src: &Path, mnt: &Path, vol: Option<&Volume>, extra: &[&str]) 
     );
     let pid = daemon_pid(&guard.mnt)
         .unwrap_or_else(|| panic!("no encmount daemon serves {}", show_os(mnt)));
-    View {
-        mnt: guard.mnt.clone(),
-        pid,
-        guard: Some(guard),
-        child: None,
-    }
+    View::new(guard, pid, None)
 }
 
 /// Like [`mount_view`] with `--foreground`: the view runs as our child, its stderr (the
@@ -128,12 +168,8 @@ pub fn mount_foreground(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    View {
-        mnt: guard.mnt.clone(),
-        pid: child.id() as i32,
-        guard: Some(guard),
-        child: Some((child, log.to_path_buf())),
-    }
+    let pid = child.id() as i32;
+    View::new(guard, pid, Some((child, log.to_path_buf())))
 }
 
 fn mount_command(src: &Path, mnt: &Path, vol: Option<&Volume>, extra: &[&str]) -> Command {
@@ -171,33 +207,26 @@ impl View {
         if let Some(g) = self.guard.take() {
             g.unmount();
         }
-        self.reap(true)
+        self.reap()
     }
 
-    /// Waits (bounded) for the serving process to end; kills it if `kill` and it does not.
-    fn reap(&mut self, kill: bool) -> Option<ExitStatus> {
+    /// Waits (bounded) for the serving process to end; kills it if it does not.
+    fn reap(&mut self) -> Option<ExitStatus> {
+        self.done.store(true, Ordering::Relaxed);
         if let Some((mut child, _)) = self.child.take() {
             let start = Instant::now();
-            loop {
+            while start.elapsed() < Duration::from_secs(10) {
                 if let Some(s) = child.try_wait().unwrap() {
                     return Some(s);
                 }
-                if start.elapsed() > Duration::from_secs(10) {
-                    let _ = child.kill();
-                    let s = child.wait().unwrap();
-                    if kill {
-                        return Some(s);
-                    }
-                    panic!("the view process did not exit after unmounting");
-                }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            let _ = child.kill();
+            return Some(child.wait().unwrap());
         }
-        if !wait_gone(self.pid, Duration::from_secs(10)) && kill {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        if !wait_gone(self.pid, Duration::from_secs(10)) && daemon_pid(&self.mnt) == Some(self.pid)
+        {
+            kill9(self.pid);
         }
         None
     }
@@ -208,7 +237,7 @@ impl Drop for View {
         // Unmount; a daemon that does not exit then is killed, and the dead mount it
         // leaves is removed too.
         drop(self.guard.take());
-        self.reap(true);
+        self.reap();
         if is_mounted(&self.mnt) {
             let _ = crate::common::mount::unmount(&self.mnt);
         }
