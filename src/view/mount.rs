@@ -43,7 +43,9 @@ pub struct MountSpec {
 /// Checks that `mnt` can be mounted on: an existing directory, not a dead
 /// mount left by a killed daemon.
 pub fn check_mountpoint(mnt: &Path) -> io::Result<PathBuf> {
-    let canon = mnt.canonicalize().map_err(|e| {
+    // realpath(3) does not stat the last component, so a dead mount shows
+    // up (ENOTCONN) only in the stat below.
+    let problem = |e: io::Error| {
         if e.raw_os_error() == Some(libc::ENOTCONN) {
             io::Error::other(format!(
                 "{} is a dead mount (transport endpoint is not connected); \
@@ -54,8 +56,9 @@ pub fn check_mountpoint(mnt: &Path) -> io::Result<PathBuf> {
         } else {
             io::Error::new(e.kind(), format!("mountpoint {}: {e}", mnt.display()))
         }
-    })?;
-    if !canon.is_dir() {
+    };
+    let canon = mnt.canonicalize().map_err(problem)?;
+    if !std::fs::metadata(&canon).map_err(problem)?.is_dir() {
         return Err(io::Error::other(format!(
             "mountpoint {} is not a directory",
             mnt.display()

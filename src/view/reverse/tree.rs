@@ -315,9 +315,17 @@ impl ReverseTree {
         } else {
             None
         };
+        // The chain IV too: when a directory above was renamed, the same
+        // parent id and name sit under another path and need another IV.
         self.nodes.lookup(
             id,
-            |n| n.parent == parent && *n.name == *plain && n.kind == kind && n.src_ino == st.st_ino,
+            |n| {
+                n.parent == parent
+                    && *n.name == *plain
+                    && n.kind == kind
+                    && n.src_ino == st.st_ino
+                    && n.name_iv == name_iv
+            },
             || RNode {
                 parent,
                 name: plain.into(),
