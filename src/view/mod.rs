@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod excludes;
 pub mod forward;
+pub mod fuse;
 pub mod mount;
 pub mod readonly;
 pub mod reverse;
@@ -14,9 +15,6 @@ pub mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-
-/// Attribute and entry timeout (design §4).
-pub const TTL: Duration = Duration::from_secs(1);
 
 /// Who may use a view, and when it was last used.
 pub struct Gate {

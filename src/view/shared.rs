@@ -10,19 +10,6 @@ use fuser::{Errno, FileType, InitFlags, KernelConfig, ReplyStatfs};
 use nix::sys::stat::SFlag;
 use nix::sys::statvfs::Statvfs;
 
-/// Replies EACCES and returns from the method when the caller is not
-/// admitted (design §4: root and the configured readers only). Expects a
-/// `gate: Gate` field in `self`.
-macro_rules! admit {
-    ($self:ident, $req:ident, $reply:ident) => {
-        if !$self.gate.admit($req.uid()) {
-            $reply.error(fuser::Errno::EACCES);
-            return;
-        }
-    };
-}
-pub(crate) use admit;
-
 /// The errno for a source I/O error; EIO for one without an errno (fuser
 /// would turn that into 0, a success).
 pub fn errno(e: io::Error) -> Errno {
@@ -78,7 +65,8 @@ pub fn read_at_full(f: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usi
 }
 
 /// Asks the kernel for large reads and readdirplus; tolerates kernels that
-/// lack a capability.
+/// lack a capability. Symlink targets are cached like attributes (see
+/// `view::fuse` on what that means for the reader check).
 pub(crate) fn tune_kernel(config: &mut KernelConfig) {
     let _ = config.add_capabilities(
         InitFlags::FUSE_DO_READDIRPLUS
