@@ -7,8 +7,15 @@
 //! it (an entry may be renamed, or an inode number reused, while cached).
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use fuser::Errno;
+use nix::sys::stat::SFlag;
+
+use crate::view::shared::errno;
+use crate::view::source::{self, kind_of};
 
 /// The FUSE root node id.
 pub const ROOT_ID: u64 = 1;
@@ -19,6 +26,19 @@ pub trait TreeNode {
     fn parent(&self) -> u64;
     /// The name in the parent (empty for the root).
     fn name(&self) -> &[u8];
+}
+
+/// A node backed by an entry of the directory tree a view reads.
+pub trait OnDisk: TreeNode {
+    /// The entry's name in its directory on disk.
+    fn disk_name(&self) -> &[u8];
+    /// Its type (`S_IFMT` bits).
+    fn kind(&self) -> SFlag;
+    /// Its inode number on disk.
+    fn disk_ino(&self) -> u64;
+    /// Where a directory keeps its `O_PATH` handle once opened (the root's
+    /// is set from the start).
+    fn dirfd(&self) -> &OnceLock<Arc<OwnedFd>>;
 }
 
 struct Slot<T> {
@@ -120,6 +140,29 @@ impl<T: TreeNode> NodeTable<T> {
             cur = node.parent();
         }
         None
+    }
+
+    /// An `O_PATH` handle to the directory behind node `id`, opened from
+    /// its parent's handle by name without following links, and checked to
+    /// be the same object the node describes (design §4).
+    pub fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno>
+    where
+        T: OnDisk,
+    {
+        let node = self.get(id).ok_or(Errno::ESTALE)?;
+        if node.kind() != SFlag::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        if let Some(fd) = node.dirfd().get() {
+            return Ok(fd.clone());
+        }
+        let pfd = self.dir_fd(node.parent())?;
+        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
+        if st.st_ino != node.disk_ino() || kind_of(&st) != SFlag::S_IFDIR {
+            return Err(Errno::ESTALE);
+        }
+        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), node.disk_name(), &st).map_err(errno)?);
+        Ok(node.dirfd().get_or_init(|| fd).clone())
     }
 
     /// Number of live nodes (the root included).

@@ -15,7 +15,7 @@ use super::content::{OpenFile, ProblemLog, ReadError};
 use crate::log;
 use crate::view::shared::{errno, file_type, join, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{Handles, NodeTable, ROOT_ID, TreeNode};
+use crate::view::table::{Handles, NodeTable, OnDisk, ROOT_ID, TreeNode};
 use crate::volume::{CipherSize, Volume};
 use listing::{Listed, Listing};
 
@@ -43,6 +43,21 @@ impl TreeNode for FNode {
     }
     fn name(&self) -> &[u8] {
         &self.name
+    }
+}
+
+impl OnDisk for FNode {
+    fn disk_name(&self) -> &[u8] {
+        &self.cname
+    }
+    fn kind(&self) -> SFlag {
+        self.kind
+    }
+    fn disk_ino(&self) -> u64 {
+        self.src_ino
+    }
+    fn dirfd(&self) -> &OnceLock<Arc<OwnedFd>> {
+        &self.dirfd
     }
 }
 
@@ -105,22 +120,9 @@ impl ForwardTree {
         self.nodes.get(id).ok_or(Errno::ESTALE)
     }
 
-    /// An `O_PATH` handle to the cipher directory behind node `id`.
+    /// An `O_PATH` handle to the directory behind node `id`.
     fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
-        let node = self.node(id)?;
-        if node.kind != SFlag::S_IFDIR {
-            return Err(Errno::ENOTDIR);
-        }
-        if let Some(fd) = node.dirfd.get() {
-            return Ok(fd.clone());
-        }
-        let pfd = self.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), &node.cname).map_err(errno)?;
-        if st.st_ino != node.src_ino || kind_of(&st) != SFlag::S_IFDIR {
-            return Err(Errno::ESTALE);
-        }
-        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), &node.cname, &st).map_err(errno)?);
-        Ok(node.dirfd.get_or_init(|| fd).clone())
+        self.nodes.dir_fd(id)
     }
 
     /// The cipher path of node `id`, for messages.

@@ -20,7 +20,7 @@ use crate::log;
 use crate::view::excludes::Excludes;
 use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{Handles, NodeTable, ROOT_ID, TreeNode};
+use crate::view::table::{Handles, NodeTable, OnDisk, ROOT_ID, TreeNode};
 use crate::volume::derive::file_iv_from_inode;
 use crate::volume::names::NAME_MAX;
 use crate::volume::{CipherOff, Layout, PlainSize, Volume};
@@ -83,6 +83,21 @@ impl TreeNode for RNode {
     }
     fn name(&self) -> &[u8] {
         &self.name
+    }
+}
+
+impl OnDisk for RNode {
+    fn disk_name(&self) -> &[u8] {
+        &self.name
+    }
+    fn kind(&self) -> SFlag {
+        self.kind
+    }
+    fn disk_ino(&self) -> u64 {
+        self.src_ino
+    }
+    fn dirfd(&self) -> &OnceLock<Arc<OwnedFd>> {
+        &self.dirfd
     }
 }
 
@@ -196,22 +211,9 @@ impl ReverseTree {
         self.nodes.get(id).ok_or(Errno::ESTALE)
     }
 
-    /// An `O_PATH` handle to the source directory behind node `id`.
+    /// An `O_PATH` handle to the directory behind node `id`.
     fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
-        let node = self.node(id)?;
-        if node.kind != SFlag::S_IFDIR {
-            return Err(Errno::ENOTDIR);
-        }
-        if let Some(fd) = node.dirfd.get() {
-            return Ok(fd.clone());
-        }
-        let pfd = self.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        if st.st_ino != node.src_ino || kind_of(&st) != SFlag::S_IFDIR {
-            return Err(Errno::ESTALE);
-        }
-        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), &node.name, &st).map_err(errno)?);
-        Ok(node.dirfd.get_or_init(|| fd).clone())
+        self.nodes.dir_fd(id)
     }
 
     /// The node id (= inode number shown) of an entry.
