@@ -3,12 +3,10 @@
 //! blocks it covers, and a file that does not decrypt fails the read
 //! instead of giving wrong bytes.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use nix::sys::stat::FileStat;
 
@@ -17,8 +15,6 @@ use crate::view::source;
 use crate::volume::content::HEADER_LEN;
 use crate::volume::{CipherSize, PlainOff, Volume};
 
-/// How many distinct problems a [`ProblemLog`] remembers.
-const PROBLEM_MEMORY: usize = 65_536;
 /// Reads of a file that changes under them are retried this often.
 const READ_TRIES: usize = 3;
 
@@ -133,43 +129,4 @@ impl OpenFile {
 
 fn changed(a: &FileStat, b: &FileStat) -> bool {
     a.st_size != b.st_size || a.st_mtime != b.st_mtime || a.st_mtime_nsec != b.st_mtime_nsec
-}
-
-/// Distinct problems (hidden names, files that do not decrypt), counted and
-/// remembered so that each is logged once; bounded.
-#[derive(Default)]
-pub struct ProblemLog {
-    count: AtomicU64,
-    seen: Mutex<HashSet<Vec<u8>>>,
-}
-
-impl ProblemLog {
-    /// Distinct problems so far.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// Notes the problem `key`; true the first time it is seen (log it).
-    pub fn first(&self, key: &[u8]) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= PROBLEM_MEMORY || !seen.insert(key.to_vec()) {
-            return false;
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn problems_are_counted_and_logged_once() {
-        let log = ProblemLog::default();
-        assert!(log.first(b"a"));
-        assert!(!log.first(b"a"));
-        assert!(log.first(b"b"));
-        assert_eq!(log.count(), 2);
-    }
 }

@@ -11,8 +11,9 @@ use std::time::UNIX_EPOCH;
 use fuser::{Errno, FileAttr, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
 
-use super::content::{OpenFile, ProblemLog, ReadError};
+use super::content::{OpenFile, ReadError};
 use crate::log;
+use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{Handles, NodeTable, OnDisk, ROOT_ID, TreeNode};

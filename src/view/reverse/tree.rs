@@ -3,27 +3,27 @@
 //! the cipher tree stock encfs would decrypt.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
 
-use crate::log;
 use crate::view::excludes::Excludes;
+use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{Handles, NodeTable, OnDisk, ROOT_ID, TreeNode};
 use crate::volume::derive::file_iv_from_inode;
-use crate::volume::names::NAME_MAX;
 use crate::volume::{CipherOff, Layout, PlainSize, Volume};
+
+mod listing;
+use listing::Listing;
 
 /// The config's name at the view root (format §6.7).
 pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
@@ -34,9 +34,6 @@ thread_local! {
     /// headers) instead of allocating and faulting in a new one per read.
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
-
-/// How many skipped names are remembered (to log each once).
-const SKIP_MEMORY: usize = 65_536;
 
 /// How the per-file IV of a reverse view is derived (design §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,50 +109,6 @@ enum Handle {
     Config,
 }
 
-/// One entry of a directory listing.
-pub struct Listed {
-    /// The encrypted name.
-    pub name: Box<[u8]>,
-    plain: Box<[u8]>,
-    st: Option<FileStat>,
-    name_iv: u64,
-}
-
-/// A directory snapshot taken at opendir.
-pub struct Listing {
-    dir: u64,
-    entries: Vec<Listed>,
-}
-
-/// Names left out because their encrypted form is too long (design §4).
-#[derive(Default)]
-pub struct SkipLog {
-    count: AtomicU64,
-    seen: Mutex<HashSet<Vec<u8>>>,
-}
-
-impl SkipLog {
-    /// Distinct names left out so far.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    fn report(&self, src: &Path, rel: &[u8], encoded_len: usize, max_plain: usize) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.contains(rel) || seen.len() >= SKIP_MEMORY {
-            return;
-        }
-        seen.insert(rel.to_vec());
-        self.count.fetch_add(1, Ordering::Relaxed);
-        log::warn(&format!(
-            "view of {}: left out {}: its encrypted name would be {encoded_len} bytes \
-             (the limit is {NAME_MAX}); rename it to at most {max_plain} bytes",
-            src.display(),
-            String::from_utf8_lossy(rel)
-        ));
-    }
-}
-
 /// A reverse view.
 pub struct ReverseTree {
     vol: Volume,
@@ -167,7 +120,8 @@ pub struct ReverseTree {
     nodes: NodeTable<RNode>,
     files: Handles<Handle>,
     dirs: Handles<Listing>,
-    skipped: SkipLog,
+    /// Names left out because their encrypted form is too long (design §4).
+    skipped: ProblemLog,
 }
 
 impl ReverseTree {
@@ -193,12 +147,12 @@ impl ReverseTree {
             nodes: NodeTable::new(root),
             files: Handles::default(),
             dirs: Handles::default(),
-            skipped: SkipLog::default(),
+            skipped: ProblemLog::default(),
         })
     }
 
     /// Names left out so far.
-    pub fn skipped(&self) -> &SkipLog {
+    pub fn skipped(&self) -> &ProblemLog {
         &self.skipped
     }
 
@@ -515,124 +469,6 @@ impl ReverseTree {
         let start = hdr + plan.skip.min(cipher_len);
         let end = (hdr + plan.skip + (plan.len - hdr)).min(hdr + cipher_len);
         Ok(if hdr > 0 { 0..end } else { start..end })
-    }
-
-    /// `opendir`: snapshots the directory; returns a handle number.
-    pub fn opendir(&self, id: u64) -> Result<u64, Errno> {
-        let node = self.node(id)?;
-        let dfd = self.dir_fd(id)?;
-        let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
-        let dir_path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
-        let max_plain = self.vol.max_plain_name_len();
-        let mut entries = Vec::with_capacity(names.len() + 1);
-        for e in names {
-            let st = match source::stat_at(dfd.as_fd(), &e.name) {
-                Ok(st) => st,
-                // Removed since getdents: gone, nothing to show.
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => {
-                    // Never silent: the admin learns what the backup lacks.
-                    log::warn(&format!(
-                        "view of {}: left out {}: cannot stat it: {err}",
-                        self.src.display(),
-                        String::from_utf8_lossy(&join(&dir_path, &e.name))
-                    ));
-                    continue;
-                }
-            };
-            let rel = join(&dir_path, &e.name);
-            if self.hidden(id, &e.name, &st, &rel) {
-                continue;
-            }
-            let (name, name_iv) = self.vol.encode_name(&e.name, node.name_iv);
-            if name.len() > NAME_MAX {
-                self.skipped.report(&self.src, &rel, name.len(), max_plain);
-                continue;
-            }
-            entries.push(Listed {
-                name: name.into(),
-                plain: e.name.into(),
-                st: Some(st),
-                name_iv,
-            });
-        }
-        if id == ROOT_ID && self.opts.config.is_some() {
-            entries.push(Listed {
-                name: CONFIG_NAME.into(),
-                plain: CONFIG_NAME.into(),
-                st: None,
-                name_iv: 0,
-            });
-        }
-        Ok(self.dirs.insert(Listing { dir: id, entries }))
-    }
-
-    /// `releasedir`.
-    pub fn releasedir(&self, fh: u64) {
-        self.dirs.remove(fh);
-    }
-
-    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
-    /// `offset` on until it returns true (buffer full).
-    pub fn readdir(
-        &self,
-        fh: u64,
-        offset: u64,
-        mut add: impl FnMut(u64, u64, FileType, &[u8]) -> bool,
-    ) -> Result<(), Errno> {
-        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let (ino, kind) = match &e.st {
-                Some(st) => (
-                    self.entry_id(st, &join(&dir_path, &e.plain)),
-                    file_type(kind_of(st)),
-                ),
-                None => (CONFIG_INO, FileType::RegularFile),
-            };
-            if add(ino, i as u64 + 1, kind, &e.name) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// `readdirplus`: like [`ReverseTree::readdir`] with attributes; every
-    /// entry handed to `add` counts as a kernel lookup unless `add` says the
-    /// buffer was full.
-    pub fn readdirplus(
-        &self,
-        fh: u64,
-        offset: u64,
-        mut add: impl FnMut(u64, &[u8], &FileAttr) -> bool,
-    ) -> Result<(), Errno> {
-        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir = listing.dir;
-        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
-        let dfd = self.dir_fd(dir)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let attr = match &e.st {
-                Some(st) => {
-                    let rel = join(&dir_path, &e.plain);
-                    match self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd()) {
-                        Ok(a) => a,
-                        // Vanished since opendir (a symlink we cannot read).
-                        Err(_) => continue,
-                    }
-                }
-                None => match self.config_attr() {
-                    Some(a) => a,
-                    None => continue,
-                },
-            };
-            if add(i as u64 + 1, &e.name, &attr) {
-                if e.st.is_some() {
-                    self.nodes.forget(attr.ino.0, 1);
-                }
-                break;
-            }
-        }
-        Ok(())
     }
 
     /// `statfs` of the source file system, with the view's name limit.
