@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nix::sys::signal::SigSet;
 use serde::{Deserialize, Serialize};
 
 /// How often a running view refreshes its status file.
@@ -97,6 +98,11 @@ impl StateWriter {
             thread::Builder::new()
                 .name("encmount-state".into())
                 .spawn(move || {
+                    // Started before the view blocks SIGTERM/SIGINT/SIGHUP
+                    // for its signal thread: without this, the kernel may
+                    // deliver them here, and their default action kills the
+                    // daemon without unmounting.
+                    let _ = SigSet::all().thread_block();
                     while !stop.load(Ordering::Relaxed) {
                         thread::sleep(REFRESH);
                         if !stop.load(Ordering::Relaxed) {
