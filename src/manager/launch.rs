@@ -25,6 +25,8 @@ use crate::password::check_password_file;
 
 /// How long a daemon may take to exit after its mount went away.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
+/// `PATH` for the view daemon (and its password_command).
+const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How long `up` waits for a daemon that is unmounted but still exiting.
 const LINGER_WAIT: Duration = Duration::from_secs(3);
 
@@ -298,9 +300,14 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
 }
 
 /// `encmount mount --reverse …` for `view`.
+/// It runs in `/` with a clean environment: it is a root daemon, perhaps
+/// started on behalf of an unprivileged caller (the rsync shim).
 pub fn command(view: &View, paths: &Paths, foreground: bool) -> Command {
     let mut c = Command::new(&paths.encmount_bin);
-    c.args(mount_args(view, paths, foreground));
+    c.args(mount_args(view, paths, foreground))
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", SAFE_PATH);
     c
 }
 

@@ -129,22 +129,26 @@ pub fn resolved(p: &Path) -> PathBuf {
     }
 }
 
-/// Creates `dir` and its missing parents, mode 0755 (the manager runs as
-/// root, so they are root-owned).
+/// Creates `dir` and its missing parents, each root-owned (the manager
+/// runs as root) and mode 0755 whatever the umask, so readers can reach
+/// the views below. Existing directories are left as they are.
 pub fn create_dir(dir: &Path) -> Result<(), ManagerError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .or_else(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists if dir.is_dir() => Ok(()),
-            _ => Err(e),
-        })
-        .map_err(|e| ManagerError::Io {
-            what: format!("cannot create {}", dir.display()),
-            source: e,
-        })
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |p: &Path, e: io::Error| ManagerError::Io {
+        what: format!("cannot create {}", p.display()),
+        source: e,
+    };
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.is_dir()).collect();
+    for p in missing.into_iter().rev() {
+        match std::fs::create_dir(p) {
+            Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| fail(p, e))?,
+            // Made meanwhile by a racing caller.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && p.is_dir() => {}
+            Err(e) => return Err(fail(p, e)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -185,6 +189,23 @@ mod tests {
         );
         assert_eq!(p.encmount_bin.file_name().unwrap(), "encmount");
         assert_eq!(p.pid_file("docs"), Path::new("/run/encmount/docs.pid"));
+    }
+
+    #[test]
+    fn created_dirs_are_0755() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        // (The umask is process-wide: this test leaves it alone.)
+        create_dir(&d.path().join("a/b")).unwrap();
+        for p in [d.path().join("a"), d.path().join("a/b")] {
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o755
+            );
+        }
+        create_dir(&d.path().join("a/b")).unwrap();
+        std::fs::write(d.path().join("f"), "").unwrap();
+        assert!(create_dir(&d.path().join("f/x")).is_err());
     }
 
     #[test]
