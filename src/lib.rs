@@ -6,6 +6,7 @@
 
 pub mod configfile;
 pub mod log;
+pub mod manager;
 pub mod password;
 pub mod restore;
 pub mod view;

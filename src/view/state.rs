@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nix::sys::signal::SigSet;
 use serde::{Deserialize, Serialize};
 
 /// How often a running view refreshes its status file.
@@ -83,7 +84,13 @@ impl StateWriter {
         let stop = Arc::new(AtomicBool::new(false));
         if let Some(path) = state_file.clone() {
             let stop = stop.clone();
+            let own = pid_file.clone();
             let write = move || {
+                // A newer daemon for the same view (this one was detached
+                // while busy) owns the files now.
+                if !still_ours(own.as_deref()) {
+                    return;
+                }
                 let json = serde_json::to_vec_pretty(&snapshot()).expect("plain data serializes");
                 let _ = write_atomic(&path, &json);
             };
@@ -91,6 +98,11 @@ impl StateWriter {
             thread::Builder::new()
                 .name("encmount-state".into())
                 .spawn(move || {
+                    // Started before the view blocks SIGTERM/SIGINT/SIGHUP
+                    // for its signal thread: without this, the kernel may
+                    // deliver them here, and their default action kills the
+                    // daemon without unmounting.
+                    let _ = SigSet::all().thread_block();
                     while !stop.load(Ordering::Relaxed) {
                         thread::sleep(REFRESH);
                         if !stop.load(Ordering::Relaxed) {
@@ -110,10 +122,20 @@ impl StateWriter {
 impl Drop for StateWriter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if !still_ours(self.pid_file.as_deref()) {
+            return;
+        }
         for p in [&self.state_file, &self.pid_file].into_iter().flatten() {
             let _ = fs::remove_file(p);
         }
     }
+}
+
+/// Whether the pid file (if any) still names this process.
+fn still_ours(pid_file: Option<&Path>) -> bool {
+    pid_file.is_none_or(|p| {
+        fs::read_to_string(p).is_ok_and(|s| s.trim() == std::process::id().to_string())
+    })
 }
 
 #[cfg(test)]
@@ -139,5 +161,12 @@ mod tests {
         assert_eq!((s.pid, s.skipped_names, s.kind.as_str()), (7, 3, "reverse"));
         drop(w);
         assert!(!pid.exists() && !state.exists());
+
+        // Files taken over by a newer daemon are left alone.
+        let w =
+            StateWriter::start(Some(pid.clone()), Some(state.clone()), ViewState::default).unwrap();
+        fs::write(&pid, "999999999\n").unwrap();
+        drop(w);
+        assert!(pid.exists() && state.exists());
     }
 }

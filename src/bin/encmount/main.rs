@@ -3,6 +3,7 @@
 //! tree, dispatch and exit codes.
 
 mod args;
+mod manager;
 mod mount;
 mod offline;
 
@@ -20,6 +21,10 @@ EXIT STATUS:
 ENVIRONMENT:
     ENCFS6_CONFIG   volume config to use when --config is not given
     ENCFS5_CONFIG   old V5 config, looked up after ROOT/.encfs6.xml
+    ENCMOUNT_CONFIG, ENCMOUNT_RUN_DIR
+                    the manager's yaml and state directory (default
+                    /etc/encmount/encmount.yaml, /run/encmount); ignored
+                    under sudo
 
 The on-disk format is EncFS V6: stock encfs/encfsctl 1.9.5 read every
 volume encmount makes, and encmount reads every AES volume encfs makes.";
@@ -99,6 +104,36 @@ enum Command {
     Mount(mount::MountArgs),
     /// Unmount a view
     Umount(mount::UmountArgs),
+    /// Mount the views of /etc/encmount/encmount.yaml (detached daemons)
+    #[command(
+        long_about = "Mount views defined in the manager's yaml, each served by \
+            its own detached daemon, and wait until each is live. A healthy view \
+            is left alone; a stale one (its daemon is gone: \"transport endpoint \
+            is not connected\") is cleaned and remounted. Safe to run \
+            concurrently. State is kept in /run/encmount/.",
+        after_long_help = "EXAMPLES:\n    encmount up --all\n    encmount up documents\n    encmount up documents --foreground    # in encmount@documents.service"
+    )]
+    Up(manager::UpArgs),
+    /// Unmount views of the manager's yaml
+    #[command(
+        long_about = "Unmount views defined in the manager's yaml and wait for \
+            their daemons to end. A view in use is an error naming it, unless \
+            --lazy. A stale view is cleaned.",
+        after_long_help = "EXAMPLES:\n    encmount down --all\n    encmount down --lazy documents"
+    )]
+    Down(manager::DownArgs),
+    /// Show the views of the manager's yaml: mounted, healthy, last access
+    Status(manager::StatusArgs),
+    /// Validate the manager's yaml, volume configs, passwords and sources
+    #[command(
+        long_about = "Validate the manager's yaml and, for each view, its volume \
+            config, its password source (a password_file must be root-owned and \
+            mode 0600; a password_command must print a line) and that the \
+            password opens the config, and list source files that the view \
+            cannot show because their encrypted names would be longer than 255 \
+            bytes. Exit status 0 only when all is well."
+    )]
+    Check(manager::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +149,10 @@ fn main() -> ExitCode {
         Command::Verify(a) => offline::verify(a),
         Command::Mount(a) => mount::mount(a),
         Command::Umount(a) => mount::umount(a),
+        Command::Up(a) => manager::up(a),
+        Command::Down(a) => manager::down(a),
+        Command::Status(a) => manager::status(a),
+        Command::Check(a) => manager::check(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -389,15 +389,17 @@ fn run_view<FS: Filesystem>(
         idle, spec, state, ..
     } = setup;
     let serve = |session, notifier: Option<&mut Notifier>| -> Result<()> {
+        // The pid file exists before the caller hears "ready": a manager
+        // that sees the mount also sees who serves it.
+        let _state = StateWriter::start(state.pid_file, state.state_file, state.snapshot)
+            .map_err(|e| log::error(&format!("cannot write state files: {e}")))
+            .ok();
         if let Some(n) = notifier {
             n.ready();
             daemon::detach_stdio();
             log::set_stderr(false);
         }
         log::info(&format!("mounted {what}"));
-        let _state = StateWriter::start(state.pid_file, state.state_file, state.snapshot)
-            .map_err(|e| log::error(&format!("cannot write state files: {e}")))
-            .ok();
         let r = vmount::serve(session, &spec.mountpoint, idle);
         log::info(&format!("unmounted {what}"));
         on_exit();

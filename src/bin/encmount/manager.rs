@@ -1,0 +1,307 @@
+//! `up`, `down`, `status` and `check`: the views of the manager's yaml
+//! (design §7). The work is in `encmount::manager`; this is options and
+//! output.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use encmount::log;
+use encmount::manager::check::check_view;
+use encmount::manager::launch::foreground_command;
+use encmount::manager::status::{self, ViewStatus};
+use encmount::manager::{self, Config, DownOutcome, Paths, UpOutcome, View};
+use encmount::view::state::epoch_secs;
+
+/// `-c FILE`: the manager's yaml.
+#[derive(Args, Debug, Clone)]
+pub struct YamlArg {
+    /// Use FILE instead of /etc/encmount/encmount.yaml
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        long_help = "Read the views from FILE instead of \
+            /etc/encmount/encmount.yaml. Without -c, $ENCMOUNT_CONFIG is used \
+            when set and the command is not run through sudo. Under sudo, -c \
+            is accepted only from root."
+    )]
+    pub config: Option<PathBuf>,
+}
+
+/// Which views: names, or all of them.
+#[derive(Args, Debug, Clone)]
+pub struct Which {
+    /// Views to act on, by name
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "all",
+        long_help = "The views to act on, by their names in the yaml. \
+            Give names or --all."
+    )]
+    pub names: Vec<String>,
+
+    /// Act on every view in the yaml
+    #[arg(
+        short,
+        long,
+        conflicts_with = "names",
+        long_help = "Act on every view in the yaml (for `up`: every view \
+            that is not on_demand, unless --include-on-demand)."
+    )]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub yaml: YamlArg,
+    #[command(flatten)]
+    pub which: Which,
+
+    /// With --all, also mount the on_demand views
+    #[arg(
+        long,
+        requires = "all",
+        long_help = "With --all, also mount the views marked on_demand \
+            (they still unmount themselves after idle_timeout). Views named \
+            on the command line are always mounted."
+    )]
+    pub include_on_demand: bool,
+
+    /// Run the one view NAME in the foreground (for systemd units)
+    #[arg(
+        short,
+        long,
+        conflicts_with = "all",
+        long_help = "Serve the one view NAME in this process instead of a \
+            detached daemon, until it is unmounted or gets SIGTERM (which \
+            unmounts it). For systemd: encmount@NAME.service runs \
+            `encmount up NAME --foreground` as Type=simple. A stale mount is \
+            cleaned first; a healthy one is an error."
+    )]
+    pub foreground: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub yaml: YamlArg,
+    #[command(flatten)]
+    pub which: Which,
+
+    /// Detach busy views instead of failing
+    #[arg(
+        short = 'l',
+        long,
+        long_help = "Detach a view that is in use (open files, a shell's \
+            current directory) instead of failing: it disappears from the \
+            mountpoint now, and its daemon ends when the last user is done."
+    )]
+    pub lazy: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub yaml: YamlArg,
+
+    /// Views to show (default: all)
+    #[arg(
+        value_name = "NAME",
+        long_help = "The views to show, by name; all views when none is given."
+    )]
+    pub names: Vec<String>,
+
+    /// Print JSON for scripts (stable field names)
+    #[arg(
+        long,
+        long_help = "Print one JSON object for scripts instead of a table: \
+            {\"version\": 1, \"config\": FILE, \"views\": [...]}, each view with \
+            name, health (healthy|stale|down|foreign), mounted, healthy, \
+            reason, pid, source, mountpoint, readers, on_demand, \
+            idle_timeout_secs, started, last_access, idle_secs, open_handles \
+            and skipped_names (times in epoch seconds; null when unknown). \
+            Field names are stable."
+    )]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub yaml: YamlArg,
+
+    /// Views to check (default: all)
+    #[arg(
+        value_name = "NAME",
+        long_help = "The views to check, by name; all views when none is given. \
+            The whole yaml is always validated."
+    )]
+    pub names: Vec<String>,
+}
+
+fn load(yaml: &YamlArg) -> Result<(Paths, Config)> {
+    let paths = Paths::from_env(yaml.config.as_deref())?;
+    let config = manager::config::load(&paths.yaml)?;
+    Ok((paths, config))
+}
+
+fn selected<'a>(config: &'a Config, which: &Which) -> Result<Vec<&'a View>> {
+    Ok(config.select(if which.all { &[] } else { &which.names })?)
+}
+
+/// Runs `f` on each view, logging failures; fails if any did.
+fn each(views: &[&View], verb: &str, mut f: impl FnMut(&View) -> Result<()>) -> Result<()> {
+    let mut failed = 0;
+    for v in views {
+        if let Err(e) = f(v) {
+            log::error(&format!("{e:#}"));
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} views could not be {verb}", views.len());
+    }
+    Ok(())
+}
+
+pub fn up(a: &UpArgs) -> Result<()> {
+    log::init("encmount", log::Facility::Daemon, true);
+    let (paths, config) = load(&a.yaml)?;
+    if a.foreground {
+        let [name] = a.which.names.as_slice() else {
+            bail!("--foreground runs exactly one view: give one NAME");
+        };
+        let views = config.select(std::slice::from_ref(name))?;
+        let err = foreground_command(views[0], &paths)?.exec();
+        bail!("cannot run {}: {err}", paths.encmount_bin.display());
+    }
+    let mut views = selected(&config, &a.which)?;
+    if a.which.all && !a.include_on_demand {
+        views.retain(|v| !v.on_demand);
+    }
+    each(&views, "brought up", |v| {
+        if let UpOutcome::AlreadyUp { pid } = manager::ensure_up(v, &paths)? {
+            log::info(&format!("view {}: already up (pid {pid})", v.name));
+        }
+        Ok(())
+    })
+}
+
+pub fn down(a: &DownArgs) -> Result<()> {
+    log::init("encmount", log::Facility::Daemon, true);
+    let (paths, config) = load(&a.yaml)?;
+    let views = selected(&config, &a.which)?;
+    each(&views, "brought down", |v| {
+        if manager::down(v, &paths, a.lazy)? == DownOutcome::NotMounted {
+            log::info(&format!("view {}: not mounted", v.name));
+        }
+        Ok(())
+    })
+}
+
+pub fn status(a: &StatusArgs) -> Result<()> {
+    log::init("encmount", log::Facility::Daemon, true);
+    let (paths, config) = load(&a.yaml)?;
+    let views = config.select(&a.names)?;
+    let report = status::report(&config, &views, &paths);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report.views));
+    }
+    Ok(())
+}
+
+/// The status table for people.
+fn table(views: &[ViewStatus]) -> String {
+    let now = epoch_secs(SystemTime::now());
+    let dash = || "-".to_string();
+    let mut rows = vec![
+        [
+            "VIEW",
+            "STATE",
+            "PID",
+            "MOUNTPOINT",
+            "SOURCE",
+            "READERS",
+            "ON-DEMAND",
+            "LAST ACCESS",
+            "SKIPPED",
+        ]
+        .map(String::from),
+    ];
+    for v in views {
+        rows.push([
+            v.name.clone(),
+            v.health.to_string(),
+            v.pid.map_or_else(dash, |p| p.to_string()),
+            v.mountpoint.clone(),
+            v.source.clone(),
+            if v.readers.is_empty() {
+                "root".into()
+            } else {
+                v.readers.join(",")
+            },
+            v.idle_timeout_secs.map_or("no".into(), |s| {
+                format!(
+                    "idle {}",
+                    humantime::format_duration(std::time::Duration::from_secs(s))
+                )
+            }),
+            v.last_access.map_or_else(dash, |t| {
+                let ago = std::time::Duration::from_secs(now.saturating_sub(t));
+                format!("{} ago", humantime::format_duration(ago))
+            }),
+            v.skipped_names.map_or_else(dash, |n| n.to_string()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    for v in views.iter().filter(|v| v.reason.is_some()) {
+        if let Some(r) = &v.reason {
+            out.push_str(&format!("{}: {} ({r})\n", v.name, v.health));
+        }
+    }
+    out
+}
+
+pub fn check(a: &CheckArgs) -> Result<()> {
+    log::init("encmount", log::Facility::Daemon, true);
+    let (paths, config) = load(&a.yaml)?;
+    println!("{}: ok", config.file.display());
+    let views = config.select(&a.names)?;
+    let mut problems = 0;
+    for v in &views {
+        let findings = check_view(v, &paths);
+        for f in &findings {
+            if f.problem {
+                problems += 1;
+                eprintln!("encmount: view {}: {}", f.view, f.message);
+            } else {
+                println!("view {}: note: {}", f.view, f.message);
+            }
+        }
+        if !findings.iter().any(|f| f.problem) {
+            println!("view {}: ok", v.name);
+        }
+    }
+    if problems > 0 {
+        bail!("check found {problems} problem(s)");
+    }
+    Ok(())
+}
