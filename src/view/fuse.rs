@@ -23,10 +23,14 @@ use fuser::{
 use nix::sys::statvfs::Statvfs;
 
 use crate::view::Gate;
+use crate::view::pool::Pool;
 use crate::view::shared::{reply_statfs, tune_kernel};
 
 /// How long the kernel may keep a name -> node answer and attributes.
 const TTL: Duration = Duration::from_secs(1);
+/// Reads at least this large go to the worker pool (see `view::pool`);
+/// smaller ones are answered on the request thread.
+const POOL_READ_MIN: u32 = 128 * 1024;
 
 /// `add(ino, next offset, type, name)` of a listing; true = buffer full.
 pub type AddEntry<'a> = &'a mut dyn FnMut(u64, u64, FileType, &[u8]) -> bool;
@@ -76,12 +80,35 @@ pub trait ViewTree: Send + Sync + 'static {
 pub struct ViewFs<T> {
     tree: Arc<T>,
     gate: Arc<Gate>,
+    workers: usize,
+    /// Started in `init`, in the process that serves: a daemon forks after
+    /// the view is built, and threads do not survive a fork.
+    pool: Option<Pool>,
 }
 
 impl<T: ViewTree> ViewFs<T> {
-    /// Serves `tree`, admitting root and the uids of `gate`.
-    pub fn new(tree: Arc<T>, gate: Arc<Gate>) -> Self {
-        Self { tree, gate }
+    /// Serves `tree`, admitting root and the uids of `gate`; large reads
+    /// are encrypted by `workers` threads.
+    pub fn new(tree: Arc<T>, gate: Arc<Gate>, workers: usize) -> Self {
+        Self {
+            tree,
+            gate,
+            workers,
+            pool: None,
+        }
+    }
+}
+
+/// Answers a read from `tree`, in place from its buffer.
+fn answer_read<T: ViewTree>(tree: &T, fh: u64, offset: u64, size: u32, reply: ReplyData) {
+    let mut reply = Some(reply);
+    let sent = tree.read(fh, offset, size, &mut |data| {
+        if let Some(r) = reply.take() {
+            r.data(data);
+        }
+    });
+    if let (Err(e), Some(r)) = (sent, reply) {
+        r.error(e);
     }
 }
 
@@ -112,6 +139,7 @@ const DOTS: [&[u8]; 2] = [b".", b".."];
 impl<T: ViewTree> fuser::Filesystem for ViewFs<T> {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         tune_kernel(config);
+        self.pool = Some(Pool::new(self.workers)?);
         Ok(())
     }
 
@@ -144,8 +172,10 @@ impl<T: ViewTree> fuser::Filesystem for ViewFs<T> {
             reply.error(Errno::EROFS);
             return;
         }
+        // A read-only file has nothing to flush: no FLUSH round trip at
+        // each close (rsync and tar close every file they read).
         answer!(reply, self.tree.open(ino.0), |fh| {
-            reply.opened(FileHandle(fh), FopenFlags::empty())
+            reply.opened(FileHandle(fh), FopenFlags::FOPEN_NOFLUSH)
         });
     }
 
@@ -161,15 +191,12 @@ impl<T: ViewTree> fuser::Filesystem for ViewFs<T> {
         reply: ReplyData,
     ) {
         admit!(self, req, reply);
-        // The data is answered from the tree's buffer, in place.
-        let mut reply = Some(reply);
-        let sent = self.tree.read(fh.0, offset, size, &mut |data| {
-            if let Some(r) = reply.take() {
-                r.data(data);
+        match &self.pool {
+            Some(pool) if size >= POOL_READ_MIN => {
+                let tree = self.tree.clone();
+                pool.run(move || answer_read(&*tree, fh.0, offset, size, reply));
             }
-        });
-        if let (Err(e), Some(r)) = (sent, reply) {
-            r.error(e);
+            _ => answer_read(&*self.tree, fh.0, offset, size, reply),
         }
     }
 

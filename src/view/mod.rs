@@ -6,6 +6,7 @@ pub mod excludes;
 pub mod forward;
 pub mod fuse;
 pub mod mount;
+pub mod pool;
 pub mod problems;
 pub mod readonly;
 pub mod reverse;

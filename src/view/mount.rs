@@ -79,6 +79,10 @@ pub fn mount_session<FS: Filesystem>(fs: FS, spec: &MountSpec) -> io::Result<Ses
     if spec.threads == 0 {
         return Err(io::Error::other("at least one FUSE thread is needed"));
     }
+    // Before the handshake, which runs the view's `init` (it may start
+    // threads): every thread must inherit the mask, so that only the
+    // signal thread of `serve` gets these and unmounts.
+    stop_signals().thread_block().map_err(io::Error::from)?;
     let dev = OpenOptions::new()
         .read(true)
         .write(true)
@@ -144,12 +148,9 @@ pub fn serve<FS: Filesystem>(
     mnt: &Path,
     idle: Option<IdlePolicy>,
 ) -> io::Result<()> {
-    let mut signals = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        signals.add(s);
-    }
-    // Blocked here, so every FUSE thread inherits the mask and only the
-    // signal thread receives them.
+    let signals = stop_signals();
+    // Blocked since `mount_session` (again here for a caller that did not
+    // use it), so only the signal thread receives them.
     signals.thread_block().map_err(io::Error::from)?;
     let m = mnt.to_path_buf();
     thread::Builder::new()
@@ -169,6 +170,15 @@ pub fn serve<FS: Filesystem>(
             .spawn(move || idle_loop(&m, policy))?;
     }
     session.run()
+}
+
+/// The signals that stop a view (it unmounts first).
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
 }
 
 fn idle_loop(mnt: &Path, policy: IdlePolicy) {

@@ -91,9 +91,17 @@ pub struct MountArgs {
     )]
     pub excludes: Vec<String>,
 
-    /// FUSE worker threads
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub threads: u16,
+    /// Threads that encrypt large reads (default: one per CPU)
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=64),
+        long_help = "Threads that encrypt or decrypt large reads in parallel \
+            (default: one per CPU). Requests are taken from the kernel by one \
+            thread; reads of 128 KiB and more, which the kernel keeps several \
+            of in flight for one sequential reader, go to these threads."
+    )]
+    pub threads: Option<u16>,
 
     /// Do not show the volume config as .encfs6.xml at the view root
     #[arg(
@@ -214,7 +222,7 @@ pub fn mount(a: &MountArgs) -> Result<()> {
             ));
         }
     };
-    let fs = ReverseFs::new(tree, setup.gate.clone());
+    let fs = ReverseFs::new(tree, setup.gate.clone(), setup.workers);
     run_view(fs, setup, a.foreground, what, on_exit)
 }
 
@@ -256,7 +264,7 @@ fn mount_forward(a: &MountArgs, src: &Path, mnt: PathBuf) -> Result<()> {
             ));
         }
     };
-    let fs = ForwardFs::new(tree, setup.gate.clone());
+    let fs = ForwardFs::new(tree, setup.gate.clone(), setup.workers);
     run_view(fs, setup, a.foreground, what, on_exit)
 }
 
@@ -316,6 +324,8 @@ struct Setup {
     idle: Option<IdlePolicy>,
     spec: MountSpec,
     state: StateFiles,
+    /// Threads that encrypt large reads.
+    workers: usize,
 }
 
 /// A view's counters: open files and directories, entries left out.
@@ -335,7 +345,7 @@ fn setup(a: &MountArgs, src: &Path, mnt: PathBuf, kind: &str, counters: Counters
     let spec = MountSpec {
         fsname: src.display().to_string(),
         mountpoint: mnt,
-        threads: a.threads.into(),
+        threads: 1,
         allow_other: true,
     };
     let (g, kind, source, mountpoint) = (
@@ -361,11 +371,16 @@ fn setup(a: &MountArgs, src: &Path, mnt: PathBuf, kind: &str, counters: Counters
             }
         }),
     };
+    let workers = a.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        usize::from,
+    );
     Ok(Setup {
         gate,
         idle,
         spec,
         state,
+        workers,
     })
 }
 
