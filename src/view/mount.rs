@@ -34,7 +34,7 @@ pub struct MountSpec {
     pub fsname: String,
     /// The mountpoint (absolute, an existing directory).
     pub mountpoint: PathBuf,
-    /// FUSE worker threads.
+    /// Threads taking requests from `/dev/fuse`.
     pub threads: usize,
     /// Let users other than root reach the view (it checks them itself).
     pub allow_other: bool,

@@ -1,10 +1,10 @@
 //! A fixed pool of threads that encrypt large reads in parallel.
 //!
-//! The view reads requests from `/dev/fuse` on one thread: several threads
-//! waiting on the one device spend their time on its lock (measured: a
-//! small-file rsync was 40% slower with four than with one). Large reads,
-//! which the kernel keeps several of in flight for one sequential reader,
-//! are handed to this pool, so their encryption still uses every core.
+//! Large reads, which the kernel keeps several of in flight for one
+//! sequential reader, are handed to this pool (one thread per CPU), so
+//! their encryption uses every core however many threads take requests
+//! from `/dev/fuse`; the request threads stay free for the small-file
+//! round trips (open, short read, release) that dominate tar and rsync.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};

@@ -97,11 +97,24 @@ pub struct MountArgs {
         value_name = "N",
         value_parser = clap::value_parser!(u16).range(1..=64),
         long_help = "Threads that encrypt or decrypt large reads in parallel \
-            (default: one per CPU). Requests are taken from the kernel by one \
-            thread; reads of 128 KiB and more, which the kernel keeps several \
-            of in flight for one sequential reader, go to these threads."
+            (default: one per CPU). Reads of 128 KiB and more, which the kernel \
+            keeps several of in flight for one sequential reader, go to these \
+            threads; everything else is answered by the request threads \
+            (--fuse-threads)."
     )]
     pub threads: Option<u16>,
+
+    /// Threads taking requests from the kernel
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u16).range(1..=16),
+        long_help = "Threads taking requests from the kernel (default 4). More \
+            let small-file readers (tar, rsync) overlap their round trips; \
+            measured on 2 cores, 4 beat 1 and 2."
+    )]
+    pub fuse_threads: u16,
 
     /// Do not show the volume config as .encfs6.xml at the view root
     #[arg(
@@ -345,7 +358,7 @@ fn setup(a: &MountArgs, src: &Path, mnt: PathBuf, kind: &str, counters: Counters
     let spec = MountSpec {
         fsname: src.display().to_string(),
         mountpoint: mnt,
-        threads: 1,
+        threads: a.fuse_threads.into(),
         allow_other: true,
     };
     let (g, kind, source, mountpoint) = (
