@@ -28,17 +28,56 @@ pub trait TreeNode {
     fn name(&self) -> &[u8];
 }
 
-/// A node backed by an entry of the directory tree a view reads.
-pub trait OnDisk: TreeNode {
-    /// The entry's name in its directory on disk.
-    fn disk_name(&self) -> &[u8];
-    /// Its type (`S_IFMT` bits).
-    fn kind(&self) -> SFlag;
+/// What both views keep for a node: where its entry is on disk and what
+/// the kernel was told about it.
+pub struct DiskNode {
+    /// The parent's node id (the root's is itself).
+    pub parent: u64,
+    /// The plaintext name (paths of these derive file IVs and name entries
+    /// in messages).
+    pub name: Box<[u8]>,
+    /// The entry's name on disk when it is not `name` (a forward view's
+    /// cipher name).
+    pub cipher_name: Option<Box<[u8]>>,
+    /// The entry's type (`S_IFMT` bits).
+    pub kind: SFlag,
     /// Its inode number on disk.
-    fn disk_ino(&self) -> u64;
-    /// Where a directory keeps its `O_PATH` handle once opened (the root's
-    /// is set from the start).
-    fn dirfd(&self) -> &OnceLock<Arc<OwnedFd>>;
+    pub disk_ino: u64,
+    /// The chain IV after this node's name: a directory's IV for the names
+    /// in it, a file's external IV (format §6.2, §7.1).
+    pub name_iv: u64,
+    /// A directory's `O_PATH` handle, once opened (the root's from the
+    /// start).
+    pub dirfd: OnceLock<Arc<OwnedFd>>,
+}
+
+impl DiskNode {
+    /// The root node: the view's top directory, opened as `fd`.
+    pub fn root(disk_ino: u64, fd: Arc<OwnedFd>) -> Self {
+        Self {
+            parent: ROOT_ID,
+            name: Box::new([]),
+            cipher_name: None,
+            kind: SFlag::S_IFDIR,
+            disk_ino,
+            name_iv: 0,
+            dirfd: OnceLock::from(fd),
+        }
+    }
+
+    /// The entry's name in its directory on disk.
+    pub fn disk_name(&self) -> &[u8] {
+        self.cipher_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl TreeNode for DiskNode {
+    fn parent(&self) -> u64 {
+        self.parent
+    }
+    fn name(&self) -> &[u8] {
+        &self.name
+    }
 }
 
 struct Slot<T> {
@@ -142,29 +181,6 @@ impl<T: TreeNode> NodeTable<T> {
         None
     }
 
-    /// An `O_PATH` handle to the directory behind node `id`, opened from
-    /// its parent's handle by name without following links, and checked to
-    /// be the same object the node describes (design §4).
-    pub fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno>
-    where
-        T: OnDisk,
-    {
-        let node = self.get(id).ok_or(Errno::ESTALE)?;
-        if node.kind() != SFlag::S_IFDIR {
-            return Err(Errno::ENOTDIR);
-        }
-        if let Some(fd) = node.dirfd().get() {
-            return Ok(fd.clone());
-        }
-        let pfd = self.dir_fd(node.parent())?;
-        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
-        if st.st_ino != node.disk_ino() || kind_of(&st) != SFlag::S_IFDIR {
-            return Err(Errno::ESTALE);
-        }
-        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), node.disk_name(), &st).map_err(errno)?);
-        Ok(node.dirfd().get_or_init(|| fd).clone())
-    }
-
     /// Number of live nodes (the root included).
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -173,6 +189,28 @@ impl<T: TreeNode> NodeTable<T> {
     /// Whether only the root is left.
     pub fn is_empty(&self) -> bool {
         self.len() <= 1
+    }
+}
+
+impl NodeTable<DiskNode> {
+    /// An `O_PATH` handle to the directory behind node `id`, opened from
+    /// its parent's handle by name without following links, and checked to
+    /// be the same object the node describes (design §4).
+    pub fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
+        let node = self.get(id).ok_or(Errno::ESTALE)?;
+        if node.kind != SFlag::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        if let Some(fd) = node.dirfd.get() {
+            return Ok(fd.clone());
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
+        if st.st_ino != node.disk_ino || kind_of(&st) != SFlag::S_IFDIR {
+            return Err(Errno::ESTALE);
+        }
+        let fd = Arc::new(source::open_dir_at(pfd.as_fd(), node.disk_name(), &st).map_err(errno)?);
+        Ok(node.dirfd.get_or_init(|| fd).clone())
     }
 }
 

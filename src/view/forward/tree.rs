@@ -16,7 +16,7 @@ use crate::log;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{Handles, NodeTable, OnDisk, ROOT_ID, TreeNode};
+use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::{CipherSize, Volume};
 use listing::{Listed, Listing};
 
@@ -25,50 +25,13 @@ mod listing;
 /// Config files never shown from the cipher root (format §6.7).
 pub const CONFIG_NAMES: [&[u8]; 3] = [b".encfs6.xml", b".encfs5", b".encfs4"];
 
-struct FNode {
-    parent: u64,
-    /// The plaintext name.
-    name: Box<[u8]>,
-    /// The name in the cipher directory.
-    cname: Box<[u8]>,
-    kind: SFlag,
-    src_ino: u64,
-    /// The chain IV after this node's name (format §6.2, §7.1).
-    name_iv: u64,
-    dirfd: OnceLock<Arc<OwnedFd>>,
-}
-
-impl TreeNode for FNode {
-    fn parent(&self) -> u64 {
-        self.parent
-    }
-    fn name(&self) -> &[u8] {
-        &self.name
-    }
-}
-
-impl OnDisk for FNode {
-    fn disk_name(&self) -> &[u8] {
-        &self.cname
-    }
-    fn kind(&self) -> SFlag {
-        self.kind
-    }
-    fn disk_ino(&self) -> u64 {
-        self.src_ino
-    }
-    fn dirfd(&self) -> &OnceLock<Arc<OwnedFd>> {
-        &self.dirfd
-    }
-}
-
 /// A forward view.
 pub struct ForwardTree {
     vol: Volume,
     src: PathBuf,
     root_fd: Arc<OwnedFd>,
     root_dev: u64,
-    nodes: NodeTable<FNode>,
+    nodes: NodeTable<DiskNode>,
     files: Handles<OpenFile>,
     dirs: Handles<Listing>,
     hidden: ProblemLog,
@@ -80,15 +43,7 @@ impl ForwardTree {
     pub fn new(vol: Volume, src: &Path) -> io::Result<Self> {
         let (fd, st) = source::open_root(src)?;
         let fd = Arc::new(fd);
-        let root = FNode {
-            parent: ROOT_ID,
-            name: Box::new([]),
-            cname: Box::new([]),
-            kind: SFlag::S_IFDIR,
-            src_ino: st.st_ino,
-            name_iv: 0,
-            dirfd: OnceLock::from(fd.clone()),
-        };
+        let root = DiskNode::root(st.st_ino, fd.clone());
         Ok(Self {
             vol,
             src: src.to_path_buf(),
@@ -117,7 +72,7 @@ impl ForwardTree {
         self.files.len() + self.dirs.len()
     }
 
-    fn node(&self, id: u64) -> Result<Arc<FNode>, Errno> {
+    fn node(&self, id: u64) -> Result<Arc<DiskNode>, Errno> {
         self.nodes.get(id).ok_or(Errno::ESTALE)
     }
 
@@ -132,7 +87,7 @@ impl ForwardTree {
         let mut cur = id;
         while cur != ROOT_ID && parts.len() < 4096 {
             let Some(n) = self.nodes.get(cur) else { break };
-            parts.push(n.cname.to_vec());
+            parts.push(n.disk_name().to_vec());
             cur = n.parent;
         }
         parts.reverse();
@@ -228,13 +183,18 @@ impl ForwardTree {
         let ino = e.st.st_ino;
         self.nodes.lookup(
             id,
-            |n| n.parent == parent && *n.cname == *e.cname && n.kind == kind && n.src_ino == ino,
-            || FNode {
+            |n| {
+                n.parent == parent
+                    && n.disk_name() == &*e.cname
+                    && n.kind == kind
+                    && n.disk_ino == ino
+            },
+            || DiskNode {
                 parent,
                 name: e.plain.clone(),
-                cname: e.cname.clone(),
+                cipher_name: Some(e.cname.clone()),
                 kind,
-                src_ino: ino,
+                disk_ino: ino,
                 name_iv: e.name_iv,
                 dirfd: OnceLock::new(),
             },
@@ -279,11 +239,11 @@ impl ForwardTree {
             return Ok(attr);
         }
         let pfd = self.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), &node.cname).map_err(errno)?;
-        if st.st_ino != node.src_ino || kind_of(&st) != node.kind {
+        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
+        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
             return Err(Errno::ESTALE);
         }
-        Ok(self.attr(id, &st, self.shown_size(&st, pfd.as_fd(), &node.cname)))
+        Ok(self.attr(id, &st, self.shown_size(&st, pfd.as_fd(), node.disk_name())))
     }
 
     /// `readlink`: the decrypted target (format §6.8).
@@ -293,7 +253,7 @@ impl ForwardTree {
             return Err(Errno::EINVAL);
         }
         let pfd = self.dir_fd(node.parent)?;
-        let target = source::read_link_at(pfd.as_fd(), &node.cname).map_err(errno)?;
+        let target = source::read_link_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
         self.vol.decode_link(&target).map_err(|e| {
             self.report_broken(id, &format!("link target: {e}"));
             Errno::EIO
@@ -310,9 +270,9 @@ impl ForwardTree {
             _ => return Err(Errno::EACCES),
         }
         let pfd = self.dir_fd(node.parent)?;
-        let file = source::open_file_at(pfd.as_fd(), &node.cname).map_err(errno)?;
+        let file = source::open_file_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
         let st = source::stat_fd(file.as_fd()).map_err(errno)?;
-        if st.st_ino != node.src_ino {
+        if st.st_ino != node.disk_ino {
             return Err(Errno::ESTALE);
         }
         let external_iv = self.vol.external_iv(node.name_iv);
@@ -327,10 +287,18 @@ impl ForwardTree {
 
     /// `read`: `size` bytes of plaintext at `offset`. A file that does not
     /// decrypt gives EIO (and one log line), never wrong bytes.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    pub fn read<R>(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        reply: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Errno> {
         let f = self.files.get(fh).ok_or(Errno::EBADF)?;
-        f.read(&self.vol, offset, size as usize)
-            .map_err(|e| self.failed(f.id, e))
+        let data = f
+            .read(&self.vol, offset, size as usize)
+            .map_err(|e| self.failed(f.id, e))?;
+        Ok(reply(&data))
     }
 
     /// The errno for a failed open or read of node `id`; a file that does

@@ -18,7 +18,7 @@ use crate::view::excludes::Excludes;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{Handles, NodeTable, OnDisk, ROOT_ID, TreeNode};
+use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
 use crate::volume::{CipherOff, Layout, PlainSize, Volume};
 
@@ -63,41 +63,6 @@ pub struct ReverseOptions {
     pub config: Option<ExposedConfig>,
 }
 
-struct RNode {
-    parent: u64,
-    name: Box<[u8]>,
-    kind: SFlag,
-    src_ino: u64,
-    /// The chain IV after this node's name: a directory's IV for the names
-    /// in it, a file's external IV (format §6.2, §7.1).
-    name_iv: u64,
-    dirfd: OnceLock<Arc<OwnedFd>>,
-}
-
-impl TreeNode for RNode {
-    fn parent(&self) -> u64 {
-        self.parent
-    }
-    fn name(&self) -> &[u8] {
-        &self.name
-    }
-}
-
-impl OnDisk for RNode {
-    fn disk_name(&self) -> &[u8] {
-        &self.name
-    }
-    fn kind(&self) -> SFlag {
-        self.kind
-    }
-    fn disk_ino(&self) -> u64 {
-        self.src_ino
-    }
-    fn dirfd(&self) -> &OnceLock<Arc<OwnedFd>> {
-        &self.dirfd
-    }
-}
-
 struct OpenFile {
     file: File,
     file_iv: u64,
@@ -117,7 +82,7 @@ pub struct ReverseTree {
     root_fd: Arc<OwnedFd>,
     root_dev: u64,
     opts: ReverseOptions,
-    nodes: NodeTable<RNode>,
+    nodes: NodeTable<DiskNode>,
     files: Handles<Handle>,
     dirs: Handles<Listing>,
     /// Names left out because their encrypted form is too long (design §4).
@@ -129,14 +94,7 @@ impl ReverseTree {
     pub fn new(vol: Volume, src: &Path, opts: ReverseOptions) -> io::Result<Self> {
         let (fd, st) = source::open_root(src)?;
         let fd = Arc::new(fd);
-        let root = RNode {
-            parent: ROOT_ID,
-            name: Box::new([]),
-            kind: SFlag::S_IFDIR,
-            src_ino: st.st_ino,
-            name_iv: 0,
-            dirfd: OnceLock::from(fd.clone()),
-        };
+        let root = DiskNode::root(st.st_ino, fd.clone());
         Ok(Self {
             layout: *vol.layout(),
             vol,
@@ -161,7 +119,7 @@ impl ReverseTree {
         self.files.len() + self.dirs.len()
     }
 
-    fn node(&self, id: u64) -> Result<Arc<RNode>, Errno> {
+    fn node(&self, id: u64) -> Result<Arc<DiskNode>, Errno> {
         self.nodes.get(id).ok_or(Errno::ESTALE)
     }
 
@@ -279,14 +237,15 @@ impl ReverseTree {
                 n.parent == parent
                     && *n.name == *plain
                     && n.kind == kind
-                    && n.src_ino == st.st_ino
+                    && n.disk_ino == st.st_ino
                     && n.name_iv == name_iv
             },
-            || RNode {
+            || DiskNode {
                 parent,
                 name: plain.into(),
+                cipher_name: None,
                 kind,
-                src_ino: st.st_ino,
+                disk_ino: st.st_ino,
                 name_iv,
                 dirfd: OnceLock::new(),
             },
@@ -319,7 +278,7 @@ impl ReverseTree {
     }
 
     /// The current source stat of node `id`, checked to be the same object.
-    fn stat_node(&self, id: u64) -> Result<(Arc<RNode>, FileStat), Errno> {
+    fn stat_node(&self, id: u64) -> Result<(Arc<DiskNode>, FileStat), Errno> {
         let node = self.node(id)?;
         if id == ROOT_ID {
             let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
@@ -327,7 +286,7 @@ impl ReverseTree {
         }
         let pfd = self.dir_fd(node.parent)?;
         let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        if st.st_ino != node.src_ino || kind_of(&st) != node.kind {
+        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
             return Err(Errno::ESTALE);
         }
         Ok((node, st))
@@ -391,7 +350,7 @@ impl ReverseTree {
         let pfd = self.dir_fd(node.parent)?;
         let file = source::open_file_at(pfd.as_fd(), &node.name).map_err(errno)?;
         let st = source::stat_fd(file.as_fd()).map_err(errno)?;
-        if st.st_ino != node.src_ino {
+        if st.st_ino != node.disk_ino {
             return Err(Errno::ESTALE);
         }
         let file_iv = self.file_iv(id, &st)?;
@@ -474,6 +433,11 @@ impl ReverseTree {
     /// `statfs` of the source file system, with the view's name limit.
     pub fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
         nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
+    }
+
+    /// The longest name the view shows.
+    pub fn name_max(&self) -> usize {
+        crate::volume::names::NAME_MAX
     }
 
     /// The source directory.
