@@ -193,6 +193,11 @@ impl<T: TreeNode> NodeTable<T> {
 }
 
 impl NodeTable<DiskNode> {
+    /// The node `id`; ESTALE when the kernel names one the view forgot.
+    pub fn node(&self, id: u64) -> Result<Arc<DiskNode>, Errno> {
+        self.get(id).ok_or(Errno::ESTALE)
+    }
+
     /// An `O_PATH` handle to the directory behind node `id`, opened from
     /// its parent's handle by name without following links, and checked to
     /// be the same object the node describes (design §4).

@@ -72,15 +72,6 @@ impl ForwardTree {
         self.files.len() + self.dirs.len()
     }
 
-    fn node(&self, id: u64) -> Result<Arc<DiskNode>, Errno> {
-        self.nodes.get(id).ok_or(Errno::ESTALE)
-    }
-
-    /// An `O_PATH` handle to the directory behind node `id`.
-    fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
-        self.nodes.dir_fd(id)
-    }
-
     /// The cipher path of node `id`, for messages.
     fn cipher_path(&self, id: u64) -> String {
         let mut parts = Vec::new();
@@ -204,8 +195,8 @@ impl ForwardTree {
 
     /// `lookup`: the entry with plaintext name `name` in directory `parent`.
     pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
-        let pnode = self.node(parent)?;
-        let pfd = self.dir_fd(parent)?;
+        let pnode = self.nodes.node(parent)?;
+        let pfd = self.nodes.dir_fd(parent)?;
         let (cname, name_iv) = self.vol.encode_name(name, pnode.name_iv);
         if parent == ROOT_ID && CONFIG_NAMES.contains(&&cname[..]) {
             return Err(Errno::ENOENT);
@@ -231,14 +222,14 @@ impl ForwardTree {
 
     /// `getattr`: the current attributes of node `id`.
     pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
-        let node = self.node(id)?;
+        let node = self.nodes.node(id)?;
         if id == ROOT_ID {
             let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
             let mut attr = self.attr(id, &st, st.st_size as u64);
             attr.ino = INodeNo(st.st_ino);
             return Ok(attr);
         }
-        let pfd = self.dir_fd(node.parent)?;
+        let pfd = self.nodes.dir_fd(node.parent)?;
         let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
         if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
             return Err(Errno::ESTALE);
@@ -248,11 +239,11 @@ impl ForwardTree {
 
     /// `readlink`: the decrypted target (format §6.8).
     pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
-        let node = self.node(id)?;
+        let node = self.nodes.node(id)?;
         if node.kind != SFlag::S_IFLNK {
             return Err(Errno::EINVAL);
         }
-        let pfd = self.dir_fd(node.parent)?;
+        let pfd = self.nodes.dir_fd(node.parent)?;
         let target = source::read_link_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
         self.vol.decode_link(&target).map_err(|e| {
             self.report_broken(id, &format!("link target: {e}"));
@@ -263,13 +254,13 @@ impl ForwardTree {
     /// `open` (read-only): returns a handle number. A file that does not
     /// decrypt (bad header or size) fails with EIO.
     pub fn open(&self, id: u64) -> Result<u64, Errno> {
-        let node = self.node(id)?;
+        let node = self.nodes.node(id)?;
         match node.kind {
             SFlag::S_IFREG => {}
             SFlag::S_IFDIR => return Err(Errno::EISDIR),
             _ => return Err(Errno::EACCES),
         }
-        let pfd = self.dir_fd(node.parent)?;
+        let pfd = self.nodes.dir_fd(node.parent)?;
         let file = source::open_file_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
         let st = source::stat_fd(file.as_fd()).map_err(errno)?;
         if st.st_ino != node.disk_ino {

@@ -119,15 +119,6 @@ impl ReverseTree {
         self.files.len() + self.dirs.len()
     }
 
-    fn node(&self, id: u64) -> Result<Arc<DiskNode>, Errno> {
-        self.nodes.get(id).ok_or(Errno::ESTALE)
-    }
-
-    /// An `O_PATH` handle to the directory behind node `id`.
-    fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
-        self.nodes.dir_fd(id)
-    }
-
     /// The node id (= inode number shown) of an entry.
     fn entry_id(&self, st: &FileStat, rel: &[u8]) -> u64 {
         let paranoid_link = self.vol.params().external_iv_chaining
@@ -258,12 +249,12 @@ impl ReverseTree {
         if parent == ROOT_ID && name == CONFIG_NAME {
             return self.config_attr().ok_or(Errno::ENOENT);
         }
-        let pnode = self.node(parent)?;
+        let pnode = self.nodes.node(parent)?;
         let (plain, name_iv) = self
             .vol
             .decode_name(name, pnode.name_iv)
             .map_err(|_| Errno::ENOENT)?;
-        let pfd = self.dir_fd(parent)?;
+        let pfd = self.nodes.dir_fd(parent)?;
         let st = source::stat_at(pfd.as_fd(), &plain).map_err(errno)?;
         let rel = join(&self.nodes.path(parent).ok_or(Errno::ESTALE)?, &plain);
         if self.hidden(parent, &plain, &st, &rel) {
@@ -279,12 +270,12 @@ impl ReverseTree {
 
     /// The current source stat of node `id`, checked to be the same object.
     fn stat_node(&self, id: u64) -> Result<(Arc<DiskNode>, FileStat), Errno> {
-        let node = self.node(id)?;
+        let node = self.nodes.node(id)?;
         if id == ROOT_ID {
             let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
             return Ok((node, st));
         }
-        let pfd = self.dir_fd(node.parent)?;
+        let pfd = self.nodes.dir_fd(node.parent)?;
         let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
         if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
             return Err(Errno::ESTALE);
@@ -299,7 +290,7 @@ impl ReverseTree {
         }
         let (node, st) = self.stat_node(id)?;
         let link_len = if node.kind == SFlag::S_IFLNK {
-            Some(self.link_len(self.dir_fd(node.parent)?.as_fd(), &node.name)?)
+            Some(self.link_len(self.nodes.dir_fd(node.parent)?.as_fd(), &node.name)?)
         } else {
             None
         };
@@ -312,11 +303,11 @@ impl ReverseTree {
 
     /// `readlink`: the encrypted target (format §6.8).
     pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
-        let node = self.node(id)?;
+        let node = self.nodes.node(id)?;
         if node.kind != SFlag::S_IFLNK {
             return Err(Errno::EINVAL);
         }
-        let pfd = self.dir_fd(node.parent)?;
+        let pfd = self.nodes.dir_fd(node.parent)?;
         let target = source::read_link_at(pfd.as_fd(), &node.name).map_err(errno)?;
         Ok(self.vol.encode_link(&target))
     }
@@ -341,13 +332,13 @@ impl ReverseTree {
             self.opts.config.as_ref().ok_or(Errno::ENOENT)?;
             return Ok(self.files.insert(Handle::Config));
         }
-        let node = self.node(id)?;
+        let node = self.nodes.node(id)?;
         match node.kind {
             SFlag::S_IFREG => {}
             SFlag::S_IFDIR => return Err(Errno::EISDIR),
             _ => return Err(Errno::EACCES),
         }
-        let pfd = self.dir_fd(node.parent)?;
+        let pfd = self.nodes.dir_fd(node.parent)?;
         let file = source::open_file_at(pfd.as_fd(), &node.name).map_err(errno)?;
         let st = source::stat_fd(file.as_fd()).map_err(errno)?;
         if st.st_ino != node.disk_ino {

@@ -34,8 +34,8 @@ impl ForwardTree {
     /// `opendir`: snapshots the directory, decoding every name; returns a
     /// handle number.
     pub fn opendir(&self, id: u64) -> Result<u64, Errno> {
-        let node = self.node(id)?;
-        let dfd = self.dir_fd(id)?;
+        let node = self.nodes.node(id)?;
+        let dfd = self.nodes.dir_fd(id)?;
         let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
         let dir_path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
         let mut entries = Vec::with_capacity(names.len());
@@ -113,7 +113,7 @@ impl ForwardTree {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
         let dir = listing.dir;
         let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
-        let dfd = self.dir_fd(dir)?;
+        let dfd = self.nodes.dir_fd(dir)?;
         for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
             let attr = self.found(dir, &dir_path, e, dfd.as_fd());
             if add(i as u64 + 1, &e.plain, &attr) {

@@ -33,8 +33,8 @@ pub(super) struct Listing {
 impl ReverseTree {
     /// `opendir`: snapshots the directory; returns a handle number.
     pub fn opendir(&self, id: u64) -> Result<u64, Errno> {
-        let node = self.node(id)?;
-        let dfd = self.dir_fd(id)?;
+        let node = self.nodes.node(id)?;
+        let dfd = self.nodes.dir_fd(id)?;
         let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
         let dir_path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
         let max_plain = self.vol.max_plain_name_len();
@@ -131,7 +131,7 @@ impl ReverseTree {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
         let dir = listing.dir;
         let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
-        let dfd = self.dir_fd(dir)?;
+        let dfd = self.nodes.dir_fd(dir)?;
         for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
             let attr = match &e.st {
                 Some(st) => {
