@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
 
-use crate::view::excludes::Excludes;
+use crate::excludes::Excludes;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
