@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod excludes;
+pub mod fdlimit;
 pub mod forward;
 pub mod fuse;
 pub mod mount;

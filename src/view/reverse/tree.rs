@@ -8,7 +8,8 @@ use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
@@ -18,7 +19,7 @@ use crate::view::excludes::Excludes;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
+use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
 use crate::volume::{CipherOff, Layout, PlainSize, Volume};
 
@@ -238,7 +239,8 @@ impl ReverseTree {
                 kind,
                 disk_ino: st.st_ino,
                 name_iv,
-                dirfd: OnceLock::new(),
+                dirfd: DirFd::default(),
+                shown_size: AtomicU64::new(0),
             },
         );
         Ok(self.attr(id, st, link_len))
