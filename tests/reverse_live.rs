@@ -143,3 +143,136 @@ fn six_thousand_directories_under_an_open_file_limit_of_256() {
     );
     assert_same_tree(&src, &out, &CompareOptions::CONTENT);
 }
+
+/// `len` bytes of a pattern that differs per `seed` and per position.
+fn pattern(seed: u8, start: usize, len: usize) -> Vec<u8> {
+    (start..start + len)
+        .map(|i| (i as u64).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
+        .collect()
+}
+
+/// How a file changes while rsync copies it.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Appended to, 64 KiB every few milliseconds, until rsync is done.
+    Append,
+    /// Truncated to 1 MiB soon after rsync starts.
+    Truncate,
+    /// Replaced by another file (rename over it) soon after rsync starts.
+    Replace,
+}
+
+const START_LEN: usize = 8 << 20;
+
+/// Copies a view of one file that changes as `change` says with rsync (slowed, so that the
+/// change falls inside the read), and checks the promise: rsync reports a problem, or the
+/// copy restores to a version of the file that existed.
+fn copy_while_changing(preset: &str, change: Change) {
+    let t = tempdir();
+    let (src, mnt, copy, out) = (
+        t.path().join("src"),
+        t.path().join("mnt"),
+        t.path().join("copy"),
+        t.path().join("out"),
+    );
+    mkdirs(&[&src, &mnt, &copy]);
+    let file = src.join("live");
+    let original = pattern(1, 0, START_LEN);
+    fs::write(&file, &original).unwrap();
+    let replacement = pattern(2, 0, START_LEN / 2 + 777);
+    let vol = init_volume(t.path(), preset);
+    let view = mount_view_with_nofile(&src, &mnt, Some(&vol), &[], 1024);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (f, s, r) = (file.clone(), stop.clone(), replacement.clone());
+    let mutator = std::thread::spawn(move || {
+        use std::io::Write;
+        match change {
+            Change::Append => {
+                let mut h = fs::OpenOptions::new().append(true).open(&f).unwrap();
+                let mut len = START_LEN;
+                while !s.load(Ordering::Relaxed) {
+                    h.write_all(&pattern(1, len, 65536)).unwrap();
+                    len += 65536;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            Change::Truncate => {
+                std::thread::sleep(Duration::from_millis(400));
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&f)
+                    .unwrap()
+                    .set_len(1 << 20)
+                    .unwrap();
+            }
+            Change::Replace => {
+                std::thread::sleep(Duration::from_millis(400));
+                let tmp = f.with_extension("new");
+                fs::write(&tmp, &r).unwrap();
+                fs::rename(&tmp, &f).unwrap();
+            }
+        }
+    });
+    // 4 MB/s: the 8 MiB file takes about two seconds to read.
+    let mut cmd = Command::new("rsync");
+    cmd.args(["-a", "--bwlimit=4000"])
+        .arg(format!("{}/", view.mnt.display()))
+        .arg(format!("{}/", copy.display()));
+    let o = rview::run_with_timeout(&mut cmd, SLOW);
+    stop.store(true, Ordering::Relaxed);
+    mutator.join().unwrap();
+    drop(view);
+    let rsync_err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if !o.status.success() {
+        // Reported: the admin sees the file was not copied consistently.
+        assert!(
+            !rsync_err.is_empty(),
+            "{preset} {change:?}: rsync failed silently"
+        );
+        eprintln!("{preset} {change:?}: rsync reported: {}", rsync_err.trim());
+        return;
+    }
+    let r = restore(&vol, &copy, &out);
+    assert!(
+        r.status.success(),
+        "{preset} {change:?}: rsync exited 0 but the copy does not restore: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let got = fs::read(out.join("live")).expect("the restored file");
+    let now = fs::read(&file).unwrap();
+    let ok = match change {
+        // the file only grew: every version is a prefix of the last, at least the first
+        Change::Append => got.len() >= START_LEN && now.starts_with(&got),
+        Change::Truncate => got == original || got == original[..1 << 20],
+        Change::Replace => got == original || got == replacement,
+    };
+    assert!(
+        ok,
+        "{preset} {change:?}: restored {} bytes that are no version of the file",
+        got.len()
+    );
+    eprintln!(
+        "{preset} {change:?}: copied a version of {} bytes",
+        got.len()
+    );
+}
+
+#[test]
+fn files_appended_to_while_copied_restore_to_a_prefix() {
+    require(&["rsync", "fuse", "root"]);
+    for preset in ["hardened", "standard"] {
+        for _ in 0..3 {
+            copy_while_changing(preset, Change::Append);
+        }
+    }
+}
+
+#[test]
+fn files_truncated_or_replaced_while_copied_restore_or_are_reported() {
+    require(&["rsync", "fuse", "root"]);
+    for preset in ["hardened", "standard"] {
+        copy_while_changing(preset, Change::Truncate);
+        copy_while_changing(preset, Change::Replace);
+    }
+}
