@@ -1,8 +1,8 @@
 //! Reverse views on real-shaped servers (issue 10): trees with more directories than the
 //! open-file limit allows handles, and files that change while rsync copies them.
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::collections::BTreeSet;
 use std::fs;
