@@ -187,6 +187,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         daemon::close_inherited_fds();
     }
     log::init("encmount", log::Facility::Daemon, true);
+    // Before any tree sizes its directory-handle cache from the limit.
+    encmount::view::fdlimit::raise_to_hard();
     let src = a
         .source
         .canonicalize()
