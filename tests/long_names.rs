@@ -4,8 +4,8 @@
 //! full names, and through stock encfs under the short names with the side entries beside
 //! them; `check` lists them.
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
