@@ -8,6 +8,7 @@ mod rview;
 
 mod cli_errors;
 mod forward_view;
+mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
