@@ -18,5 +18,6 @@ mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod shim_argv;
 mod toolkit_selftest;
 mod vectors;
