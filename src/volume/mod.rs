@@ -18,6 +18,7 @@ pub use config::{Config, ConfigFormat, Kdf, Params, Preset};
 pub use content::{
     CipherOff, CipherSize, DecryptPlan, FileCodec, Layout, PlainOff, PlainSize, ReadPlan,
 };
+pub use derive::FileIv;
 pub use key::KeyMaterial;
 pub use names::{NameCodec, NameScheme};
 

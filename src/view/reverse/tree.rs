@@ -20,7 +20,7 @@ use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
-use crate::volume::{CipherOff, Layout, PlainSize, Volume};
+use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 
 mod listing;
 use listing::Listing;
@@ -35,15 +35,6 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How the per-file IV of a reverse view is derived (design §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileIvMode {
-    /// From the relative plaintext path (encmount's default).
-    Path,
-    /// From the inode number, as stock `encfs --reverse` does.
-    Inode,
-}
-
 /// The volume config shown read-only at the view root.
 #[derive(Clone, Debug)]
 pub struct ExposedConfig {
@@ -56,7 +47,7 @@ pub struct ExposedConfig {
 /// Behaviour of one reverse view.
 pub struct ReverseOptions {
     /// File IV derivation.
-    pub file_iv: FileIvMode,
+    pub file_iv: FileIv,
     /// Entries to hide.
     pub excludes: Excludes,
     /// The config to show at the root, if any.
@@ -194,7 +185,7 @@ impl ReverseTree {
     }
 
     /// Whether a source entry is hidden from the view.
-    fn hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
+    pub(super) fn is_hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
         st.st_dev != self.root_dev
             || (parent == ROOT_ID && plain == CONFIG_NAME)
             || self
@@ -257,7 +248,7 @@ impl ReverseTree {
         let pfd = self.nodes.dir_fd(parent)?;
         let st = source::stat_at(pfd.as_fd(), &plain).map_err(errno)?;
         let rel = join(&self.nodes.path(parent).ok_or(Errno::ESTALE)?, &plain);
-        if self.hidden(parent, &plain, &st, &rel) {
+        if self.is_hidden(parent, &plain, &st, &rel) {
             return Err(Errno::ENOENT);
         }
         self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
@@ -317,7 +308,7 @@ impl ReverseTree {
         if !self.layout.has_header() {
             return Ok(0);
         }
-        let by_inode = self.opts.file_iv == FileIvMode::Inode
+        let by_inode = self.opts.file_iv == FileIv::Inode
             || (st.st_nlink > 1 && !self.vol.params().external_iv_chaining);
         if by_inode {
             return Ok(file_iv_from_inode(st.st_ino));

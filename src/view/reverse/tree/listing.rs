@@ -55,7 +55,7 @@ impl ReverseTree {
                 }
             };
             let rel = join(&dir_path, &e.name);
-            if self.hidden(id, &e.name, &st, &rel) {
+            if self.is_hidden(id, &e.name, &st, &rel) {
                 continue;
             }
             let (name, name_iv) = self.vol.encode_name(&e.name, node.name_iv);
