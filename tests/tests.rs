@@ -16,5 +16,6 @@ mod reverse_behaviour;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod structure;
 mod toolkit_selftest;
 mod vectors;
