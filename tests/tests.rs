@@ -8,11 +8,13 @@ mod rview;
 
 mod cli_errors;
 mod forward_view;
+mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
 mod reverse_access;
 mod reverse_behaviour;
+mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;

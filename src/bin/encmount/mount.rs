@@ -180,6 +180,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         daemon::close_inherited_fds();
     }
     log::init("encmount", log::Facility::Daemon, true);
+    // Before any tree sizes its directory-handle cache from the limit.
+    encmount::view::fdlimit::raise_to_hard();
     let src = a
         .source
         .canonicalize()
@@ -222,7 +224,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         let n = t.skipped().count();
         if n > 0 {
             log::warn(&format!(
-                "{n} names were left out of the view (too long); see the log above"
+                "{n} names were left out of the view (too long, and the short name \
+                 they would be stored under is taken); see the log above"
             ));
         }
     };
