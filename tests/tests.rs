@@ -19,5 +19,6 @@ mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
 mod shim_argv;
+mod structure;
 mod toolkit_selftest;
 mod vectors;
