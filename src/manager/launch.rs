@@ -20,6 +20,7 @@ use super::config::{FileIv, PasswordSpec};
 use super::health::{self, Health, probe};
 use super::paths::{create_dir, resolved};
 use super::{ManagerError, Paths, View};
+use super::{config, gate};
 use crate::log;
 use crate::password::check_password_file;
 
@@ -296,7 +297,8 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
         })?;
     }
     create_dir(&paths.run_dir)?;
-    create_dir(&view.mountpoint)
+    create_dir(&view.mountpoint)?;
+    gate::close(view, &config::load(&paths.yaml)?)
 }
 
 /// `encmount mount --reverse …` for `view`.

@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod config;
+pub mod gate;
 pub mod health;
 pub mod launch;
 mod locate;
