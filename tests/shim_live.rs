@@ -10,8 +10,6 @@
 //! test's own directories are bind-mounted over those two paths: nothing
 //! on the host is configured, and no override exists for sudo to abuse.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::net::UnixDatagram;
@@ -19,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::encfs::forward_mount;
-use common::mount::{is_mounted, mount_path};
-use common::tree::{CompareOptions, compare};
-use common::{encmount_bin, output, require, run};
+use crate::common::encfs::forward_mount;
+use crate::common::mount::{is_mounted, mount_path};
+use crate::common::tree::{CompareOptions, compare};
+use crate::common::{encmount_bin, output, require, run};
 
 const NS_VAR: &str = "ENCMOUNT_SHIM_LIVE_NS";
 const SHIM: &str = env!("CARGO_BIN_EXE_encmount-rsync");
@@ -57,7 +55,7 @@ fn pulls_through_real_sudo() {
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "in_namespace",
+            "shim_live::in_namespace",
             "--include-ignored",
             "--nocapture",
         ])
@@ -75,7 +73,10 @@ fn pulls_through_real_sudo() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "the namespace run failed:\n{text}");
-    assert!(text.contains("test in_namespace ... ok"), "{text}");
+    assert!(
+        text.contains("test shim_live::in_namespace ... ok"),
+        "{text}"
+    );
 }
 
 /// Users, sudoers drop-in and mounts of one run; all removed on drop.
@@ -160,7 +161,7 @@ impl Drop for Fx {
 }
 
 fn setup() -> Fx {
-    let t = common::tempdir();
+    let t = crate::common::tempdir();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let id = std::process::id();
     let (reader, other) = (format!("esr{id}r"), format!("esr{id}n"));
@@ -418,7 +419,7 @@ fn probe(fx: &Fx) {
     }
     input.push(0);
     input.extend_from_slice(TAIL);
-    let out = common::run_with_stdin(
+    let out = crate::common::run_with_stdin(
         Command::new("runuser")
             .args(["-u", &fx.reader, "--"])
             .arg(fx.p("bin/launch"))
@@ -481,7 +482,7 @@ fn shipped_sudoers_drop_in_parses() {
     );
     assert!(text.contains("Defaults:backuppc !requiretty"));
     // visudo insists on a file that is not writable by others.
-    let t = common::tempdir();
+    let t = crate::common::tempdir();
     let copy = t.path().join("encmount");
     fs::copy(&f, &copy).unwrap();
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o440)).unwrap();
