@@ -69,7 +69,10 @@ const SHORT_CACHE_MAX: usize = 16_384;
 /// Full names of short names seen in listings, so that a lookup (the
 /// kernel revalidates every second) need not list the directory again.
 #[derive(Default)]
-pub(super) struct ShortCache(Mutex<HashMap<(u64, Box<[u8]>), Box<[u8]>>>);
+pub(super) struct ShortCache(Mutex<HashMap<DirName, Box<[u8]>>>);
+
+/// A directory's node id and a name in it.
+type DirName = (u64, Box<[u8]>);
 
 impl ShortCache {
     fn get(&self, dir: u64, short: &[u8]) -> Option<Box<[u8]>> {
