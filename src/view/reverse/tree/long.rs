@@ -156,14 +156,19 @@ impl ReverseTree {
         let (st, full) = match cached {
             Some(hit) => hit,
             None => {
-                let prefix = &short[..short.len() - 1 - long::TAG_CHARS];
-                let names = source::list_dir(dir).map_err(errno)?;
-                let full = names
-                    .into_iter()
-                    .map(|e| e.name)
-                    .find(|n| n.starts_with(prefix) && self.vol.is_short_name_of(short, n))
-                    .ok_or(Errno::ENOENT)?;
-                self.short_cache.put(dir_id, short, &full);
+                // Cache every long name of the directory: lookups of its
+                // other short names then need no listing either.
+                let mut full = None;
+                for e in source::list_dir(dir).map_err(errno)? {
+                    let Some(ln) = self.vol.long_name(&e.name) else {
+                        continue;
+                    };
+                    self.short_cache.put(dir_id, &ln.short, &e.name);
+                    if ln.short == short {
+                        full = Some(e.name);
+                    }
+                }
+                let full = full.ok_or(Errno::ENOENT)?;
                 (source::stat_at(dir, &full).map_err(errno)?, full)
             }
         };
