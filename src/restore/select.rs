@@ -113,23 +113,6 @@ impl Selector {
             _ => false,
         }
     }
-
-    /// Whether a directory must be looked into for selected members (it
-    /// may hold some). Cipher and literal selections prune; patterns do not.
-    pub fn may_hold(&self, plain_dir: &[u8], cipher_dir: &[u8]) -> bool {
-        if self.is_all() || self.patterns.is_some() {
-            return true;
-        }
-        if !self.cipher.is_empty() {
-            return self
-                .cipher
-                .iter()
-                .any(|c| under(cipher_dir, c) || under(c, cipher_dir));
-        }
-        self.plain
-            .iter()
-            .any(|p| under(plain_dir, p) || under(p, plain_dir))
-    }
 }
 
 #[cfg(test)]
