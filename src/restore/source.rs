@@ -662,3 +662,34 @@ impl Source for ZipSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_paths_are_normalised_and_escapes_refused() {
+        assert_eq!(member_path(b"./a/./b/").unwrap(), b"a/b");
+        assert_eq!(member_path(b"./").unwrap(), b"");
+        assert_eq!(member_path(b"a//b").unwrap(), b"a/b");
+        assert!(member_path(b"/etc/passwd").is_none());
+        assert!(member_path(b"a/../../b").is_none());
+        assert!(member_path(b"..").is_none());
+    }
+
+    #[test]
+    fn pax_times_keep_nanoseconds() {
+        assert_eq!(
+            pax_time(b"1700000000.5"),
+            Some((1_700_000_000, 500_000_000))
+        );
+        assert_eq!(
+            pax_time(b"1700000000.123456789123"),
+            Some((1_700_000_000, 123_456_789))
+        );
+        assert_eq!(pax_time(b"42"), Some((42, 0)));
+        assert_eq!(pax_time(b"x"), None);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+}
