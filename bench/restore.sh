@@ -64,7 +64,8 @@ run_one() {
     "$bin" mount --reverse -c "$work/cfg.xml" --password-file "$pw" "$src" "$work/mnt"
     cp -a "$work/mnt" "$copy"
     fusermount3 -u "$work/mnt"
-    tar -C "$copy" -cf "$tarball" .
+    # --sort=name: the volume config (.encfs6.xml) first, as a stream restore wants it.
+    tar --sort=name -C "$copy" -cf "$tarball" .
     local bytes files
     bytes=$(du -sb "$src" | cut -f1)
     files=$(find "$src" -type f | wc -l)
