@@ -36,7 +36,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 pw=$work/pw
 printf 'bench password\n' >"$pw"
 chmod 600 "$pw"
-"$bin" init --preset standard --kdf-iterations 1000 --password-file "$pw" "$work/cfg.xml" >/dev/null
+"$bin" init --preset standard --kdf-iterations 1000 --password-file "$pw" "$work/cfg.xml" >/dev/null 2>&1
 
 make_big() {
     mkdir -p "$1"
