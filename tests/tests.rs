@@ -12,6 +12,7 @@ mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
+mod restore_archives;
 mod reverse_access;
 mod reverse_behaviour;
 mod reverse_live;

@@ -47,6 +47,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("getfacl", "acl"),
     ("setfacl", "acl"),
     ("logger", "bsdutils"),
+    ("script", "bsdutils"),
+    ("tar", "tar"),
+    ("zip", "zip"),
 ];
 
 /// Panics unless every named prerequisite is present.

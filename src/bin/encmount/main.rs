@@ -6,6 +6,7 @@ mod args;
 mod manager;
 mod mount;
 mod offline;
+mod restore;
 
 use std::process::ExitCode;
 
@@ -42,7 +43,7 @@ volume encmount makes, and encmount reads every AES volume encfs makes.";
     after_long_help = AFTER_HELP,
     propagate_version = true
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -78,19 +79,57 @@ enum Command {
     )]
     Decode(offline::CodecArgs),
     /// Print the plaintext of one cipher file
-    Cat(offline::CatArgs),
-    /// Decrypt a cipher tree (a backup) into a directory, without FUSE
     #[command(
-        long_about = "Decrypt a cipher tree — a backup of an encrypted view, or an \
-            encfs directory — into DEST, with modes, owners (as root), times, \
-            symlinks, hard links and special files. Every entry that cannot be \
-            decrypted (bad name, MAC failure, truncated file) is reported and \
-            the exit status is 1; such a file is not written at all.",
-        after_long_help = "EXAMPLES:\n    encmount restore --config docs.encfs6.xml /backup/docs /tmp/docs\n    encmount restore -c docs.encfs6.xml /backup/docs /tmp/one 'm,ugBgnCkbzCUpx-ud3nwzIF'"
+        long_about = "Print the plaintext of one cipher file. A file that goes bad \
+            part way (a block failing its MAC, a truncated copy) has its good \
+            prefix printed, then the offset is named and the exit status is 1; \
+            --strict prints nothing unless the whole file is good."
     )]
-    Restore(offline::RestoreArgs),
-    /// Check a cipher tree: decrypt everything to nowhere and report problems
-    Verify(offline::VerifyArgs),
+    Cat(restore::CatArgs),
+    /// Decrypt a backup (cipher directory, tar stream or zip) into a directory
+    #[command(
+        long_about = "Decrypt a backup into DEST without FUSE: a cipher directory \
+            (a backup of an encrypted view, or an encfs directory), a tar archive \
+            (--tar FILE, or --tar - for a stream such as BackupPC_tarCreate's) or \
+            a zip file (--zip). Modes, owners (as root), times (ns where the \
+            source has them), symlinks, hard links, special files and holes are \
+            restored.\n\n\
+            PATHs select what to restore, as plaintext paths relative to the \
+            view's root or gitignore-style patterns (`docs/report.txt`, `*.pdf`, \
+            `/top-level-only`, `photos/2024/`); a selected directory brings its \
+            subtree. With --cipher-paths they are cipher paths, as before.\n\n\
+            Every entry that cannot be restored (undecodable name, MAC failure, \
+            truncated member, a member path with `..` or a leading `/`, a symlink \
+            in the way in DEST) is named on one line and the exit status is 1; \
+            everything good is still restored, and nothing is ever written \
+            outside DEST (paths in DEST are walked without following symlinks). \
+            A file that goes bad part way keeps its good prefix beside it as \
+            NAME.partial-BYTES, BYTES being the number of good bytes; nothing \
+            wrong is left under NAME itself. --strict keeps no partial files. \
+            A DEST inside the cipher directory, or the other way round, is \
+            refused.",
+        after_long_help = "EXAMPLES:\n    encmount restore --config docs.encfs6.xml /backup/docs /tmp/docs\n    ssh backup 'BackupPC_tarCreate -h host -n -1 -s /srv/encmount/docs .' |\n        encmount restore --password-file docs.pass --tar - /tmp/docs\n    encmount restore --zip docs.zip /tmp/one 'reports/2024/*.pdf'\n    encmount restore --cipher-paths -c docs.encfs6.xml /backup/docs /tmp/one 'm,ugBgnCkbzCUpx-ud3nwzIF'"
+    )]
+    Restore(restore::RestoreArgs),
+    /// Check a backup: decrypt everything to nowhere and report problems
+    #[command(
+        long_about = "Check a backup (a cipher directory, --tar FILE|- or --zip \
+            FILE) by decrypting every name, link and block to nowhere. Exit \
+            status 0 only when everything decrypts; each problem is named on \
+            one line. PATHs select as for restore.",
+        after_long_help = "EXAMPLE:\n    ssh backup 'BackupPC_tarCreate -h host -n -1 -s /srv/encmount/docs .' |\n        encmount verify --password-file docs.pass --tar -"
+    )]
+    Verify(restore::VerifyArgs),
+    /// List a backup's plaintext names without restoring it (like tar -tv)
+    #[command(
+        long_about = "List the plaintext names of a backup (a cipher directory, \
+            --tar FILE|- or --zip FILE) without restoring it: one path a line, \
+            --long for type, mode, owner, size, mtime (UTC) and link targets, \
+            --json for one JSON object a line. Control characters and bytes \
+            that are not UTF-8 are escaped (\\n, \\xff). PATHs select as \
+            for restore."
+    )]
+    Ls(restore::LsArgs),
     /// Mount a read-only view: encrypted (--reverse) or decrypted
     #[command(
         long_about = "Mount a read-only view. With --reverse, SOURCE is a plaintext \
@@ -147,9 +186,10 @@ fn main() -> ExitCode {
         Command::Passwd(a) => offline::passwd(a),
         Command::Encode(a) => offline::codec(a, true),
         Command::Decode(a) => offline::codec(a, false),
-        Command::Cat(a) => offline::cat(a),
-        Command::Restore(a) => offline::restore_cmd(a),
-        Command::Verify(a) => offline::verify(a),
+        Command::Cat(a) => restore::cat(a),
+        Command::Restore(a) => restore::restore_cmd(a),
+        Command::Verify(a) => restore::verify(a),
+        Command::Ls(a) => restore::ls(a),
         Command::Mount(a) => mount::mount(a),
         Command::Umount(a) => mount::umount(a),
         Command::Up(a) => manager::up(a),

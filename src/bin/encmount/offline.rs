@@ -1,20 +1,19 @@
-//! The offline subcommands: init, info, passwd, encode, decode, cat,
-//! restore, verify (design §5). None of them needs FUSE.
+//! The offline subcommands: init, info, passwd, encode, decode (restore,
+//! verify, ls and cat are in restore.rs). None of them needs FUSE.
 
 use std::fs;
-use std::io::{self, BufRead, IsTerminal, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::io::{self, BufRead, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use encmount::configfile::{self, ConfigFileError, WriteMode};
-use encmount::restore::{self, Report};
 use encmount::volume::kdf::{self, calibrate_iterations};
 use encmount::volume::{Config, Kdf, NameCodec, Params, Preset, Volume};
 
-use crate::args::{ConfigArgs, PasswordArgs, absolute, random_fill};
+use crate::args::{ConfigArgs, PasswordArgs, random_fill};
 
 /// Default PBKDF2 target for new configs and password changes.
 const DEFAULT_KDF_MS: u32 = 1000;
@@ -424,127 +423,6 @@ pub fn codec(a: &CodecArgs, encode: bool) -> Result<()> {
         bail!(
             "{failed} path(s) did not decode (wrong password, or not a full path from the root?)"
         );
-    }
-    Ok(())
-}
-
-#[derive(Args, Debug)]
-pub struct CatArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// The cipher directory (volume root)
-    pub root: PathBuf,
-    /// The file's cipher path, relative to ROOT (a plaintext path works too)
-    pub path: PathBuf,
-}
-
-pub fn cat(a: &CatArgs) -> Result<()> {
-    let opened = a.config.open(Some(&a.root), &a.password)?;
-    let vol = &opened.volume;
-    let given = a.path.as_os_str().as_bytes();
-    let (cipher_rel, name_iv) = match vol.decode_path(given) {
-        Ok((_, iv)) => (given.to_vec(), iv),
-        Err(e) => {
-            let (enc, iv) = vol.encode_path(given);
-            if !a.root.join(std::ffi::OsStr::from_bytes(&enc)).exists() {
-                bail!(
-                    "{}: not a cipher path of this volume ({e})",
-                    a.path.display()
-                );
-            }
-            (enc, iv)
-        }
-    };
-    let path = a.root.join(std::ffi::OsString::from_vec(cipher_rel));
-    let mut file = configfile::open_nofollow(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file.metadata()?.len();
-    let mut buf = restore::decrypt_buffer(vol);
-    let mut out = io::stdout().lock();
-    restore::decrypt_stream(vol, &mut file, len, name_iv, &mut buf, &mut |data, _| {
-        out.write_all(data)
-    })
-    .map_err(|e| anyhow::anyhow!("{}: {e}", a.path.display()))?;
-    out.flush()?;
-    Ok(())
-}
-
-#[derive(Args, Debug)]
-pub struct RestoreArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// Restore into a non-empty DEST, replacing files in the way
-    #[arg(long)]
-    pub force: bool,
-    /// No progress line on a terminal
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// The cipher tree: a backup of a view, or an encfs directory
-    pub cipherdir: PathBuf,
-    /// Where to write the plaintext (created if missing; must be empty)
-    pub dest: PathBuf,
-    /// Restore only these cipher paths (relative to CIPHERDIR, full paths)
-    #[arg(value_name = "CIPHERPATH")]
-    pub paths: Vec<PathBuf>,
-}
-
-pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
-    let opened = a.config.open(Some(&a.cipherdir), &a.password)?;
-    let opts = restore::Options {
-        force: a.force,
-        owners: nix::unistd::geteuid().is_root(),
-        progress: !a.quiet && io::stderr().is_terminal(),
-        paths: a.paths.clone(),
-    };
-    let dest = absolute(&a.dest)?;
-    let report = restore::restore(&opened.volume, &a.cipherdir, &dest, &opts)?;
-    summarize("restored", &report, Some(&dest))
-}
-
-#[derive(Args, Debug)]
-pub struct VerifyArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// No progress line on a terminal
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// The cipher tree to check
-    pub cipherdir: PathBuf,
-}
-
-pub fn verify(a: &VerifyArgs) -> Result<()> {
-    let opened = a.config.open(Some(&a.cipherdir), &a.password)?;
-    let opts = restore::Options {
-        progress: !a.quiet && io::stderr().is_terminal(),
-        ..Default::default()
-    };
-    let report = restore::verify(&opened.volume, &a.cipherdir, &opts)?;
-    summarize("verified", &report, None)
-}
-
-fn summarize(verb: &str, r: &Report, dest: Option<&Path>) -> Result<()> {
-    for p in &r.problems {
-        eprintln!("encmount: {p}");
-    }
-    eprintln!(
-        "encmount: {verb} {} files ({:.1} MiB), {} directories, {} symlinks, {} special files, {} hard links{}",
-        r.files,
-        r.bytes as f64 / 1048576.0,
-        r.dirs,
-        r.symlinks,
-        r.specials,
-        r.hard_links,
-        dest.map(|d| format!(" into {}", d.display()))
-            .unwrap_or_default()
-    );
-    if !r.problems.is_empty() {
-        bail!("{} entries failed (listed above)", r.problems.len());
     }
     Ok(())
 }

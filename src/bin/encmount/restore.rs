@@ -1,0 +1,372 @@
+//! `restore`, `verify`, `ls` and `cat`: a backup (cipher directory, tar
+//! stream or zip file) back to plaintext. The work is in the library's
+//! `restore` module; this file parses, unlocks and prints.
+
+use std::ffi::OsStr;
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use encmount::configfile::{self, V6_NAME};
+use encmount::restore::select::Selector;
+use encmount::restore::source::{DirSource, Source, TarSource, ZipSource};
+use encmount::restore::{self, Key, Options, Report, RestoreError, list};
+use encmount::volume::{Config, ConfigFormat, Volume};
+
+use crate::args::{ConfigArgs, PasswordArgs, absolute};
+
+/// A source opened: the source, its cipher directory (if one), the other arguments.
+type Opened<'p> = (Box<dyn Source>, Option<PathBuf>, &'p [PathBuf]);
+
+/// Where the backup comes from.
+#[derive(Args, Debug, Clone, Default)]
+#[group(id = "archive", multiple = false)]
+pub struct SourceArgs {
+    /// Read the ciphertext from a tar archive (`-`: standard input)
+    #[arg(
+        long,
+        value_name = "FILE",
+        long_help = "Read the ciphertext from a POSIX/GNU tar archive (pax \
+            headers, long names and GNU sparse members are understood), such \
+            as `BackupPC_tarCreate` writes; `-` reads standard input, so \
+            `ssh backup BackupPC_tarCreate … | encmount restore --tar - DEST` \
+            needs no space for the ciphertext. The volume config is the \
+            archive's own .encfs6.xml unless --config (or $ENCFS6_CONFIG) \
+            is given. Without --tar and --zip the first argument is the \
+            cipher directory."
+    )]
+    pub tar: Option<PathBuf>,
+    /// Read the ciphertext from a zip file (BackupPC's zip download)
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+    /// PATHs are cipher paths (relative to the cipher root), not plaintext
+    #[arg(long)]
+    pub cipher_paths: bool,
+}
+
+impl SourceArgs {
+    /// Opens the source; `args` are the positionals, of which the first is
+    /// the cipher directory unless an archive was named. Returns the
+    /// source, the cipher directory (if any) and the rest.
+    fn open<'p>(&self, args: &'p [PathBuf], progress: bool) -> Result<Opened<'p>> {
+        if let Some(t) = &self.tar {
+            return Ok((Box::new(TarSource::open(t)?), None, args));
+        }
+        if let Some(z) = &self.zip {
+            return Ok((Box::new(ZipSource::open(z)?), None, args));
+        }
+        let Some((dir, rest)) = args.split_first() else {
+            bail!(clap_usage("give the cipher directory, or --tar/--zip"));
+        };
+        Ok((
+            Box::new(DirSource::new(dir, progress)),
+            Some(dir.clone()),
+            rest,
+        ))
+    }
+
+    fn selector(&self, paths: &[PathBuf]) -> Result<Selector> {
+        Ok(if self.cipher_paths {
+            Selector::cipher(paths)
+        } else {
+            Selector::plain(paths)?
+        })
+    }
+}
+
+fn clap_usage(msg: &str) -> clap::Error {
+    use clap::CommandFactory;
+    crate::Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, msg)
+}
+
+/// An unlocked volume, or the means to unlock the one a stream carries.
+enum Unlocker {
+    Ready(Box<Volume>),
+    Later(String),
+}
+
+/// Finds and unlocks the volume of a source: `--config`/$ENCFS6_CONFIG,
+/// else the cipher directory's config, else the archive's root member.
+fn unlock(
+    config: &ConfigArgs,
+    pw: &PasswordArgs,
+    src: &mut dyn Source,
+    dir: Option<&Path>,
+) -> Result<Unlocker> {
+    let explicit =
+        config.config.is_some() || std::env::var_os("ENCFS6_CONFIG").is_some_and(|v| !v.is_empty());
+    if dir.is_some() || explicit {
+        return Ok(Unlocker::Ready(Box::new(config.open(dir, pw)?.volume)));
+    }
+    match src.root_config()? {
+        Some(bytes) => Ok(Unlocker::Ready(Box::new(unlock_bytes(
+            &bytes,
+            &src.name(),
+            pw,
+        )?))),
+        None => Ok(Unlocker::Later(src.name())),
+    }
+}
+
+fn unlock_bytes(bytes: &[u8], source: &str, pw: &PasswordArgs) -> Result<Volume, RestoreError> {
+    let fail = |reason: String| RestoreError::Unlock {
+        source_name: source.to_string(),
+        reason,
+    };
+    let config = Config::parse(bytes, ConfigFormat::V6).map_err(|e| fail(e.to_string()))?;
+    let what = format!("Password for {V6_NAME} in {source}: ");
+    let password = pw
+        .read(None, &what, false)
+        .map_err(|e| fail(format!("{e:#}")))?;
+    let shown = PathBuf::from(format!("{source}:{V6_NAME}"));
+    configfile::unlock(&shown, &config, password.expose()).map_err(|e| fail(e.to_string()))
+}
+
+/// Runs `f` with the engine's key for `u`.
+fn with_key<T>(
+    u: &Unlocker,
+    pw: &PasswordArgs,
+    f: impl FnOnce(Key<'_>) -> Result<T, RestoreError>,
+) -> Result<T, RestoreError> {
+    match u {
+        Unlocker::Ready(v) => f(Key::Volume(v)),
+        Unlocker::Later(name) => {
+            let mut later = |bytes: &[u8]| unlock_bytes(bytes, name, pw);
+            f(Key::FromSource(&mut later))
+        }
+    }
+}
+
+fn check_stdin(src: &SourceArgs, pw: &PasswordArgs) -> Result<()> {
+    if src.tar.as_deref() == Some(Path::new("-")) && pw.stdinpass {
+        bail!(clap_usage(
+            "--tar - reads the archive from standard input: give the password with --password-file or --extpass"
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Restore into a non-empty DEST, replacing files in the way
+    #[arg(long)]
+    pub force: bool,
+    /// A file that goes bad part way is not kept at all (no NAME.partial-BYTES)
+    #[arg(long)]
+    pub strict: bool,
+    /// No progress display on a terminal
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// [CIPHERDIR] DEST [PATH…]: PATHs are plaintext paths or gitignore-style patterns
+    #[arg(value_name = "ARGS", required = true, num_args = 1..)]
+    pub args: Vec<PathBuf>,
+}
+
+pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
+    check_stdin(&a.source, &a.password)?;
+    let progress = !a.quiet && io::stderr().is_terminal();
+    let (mut src, dir, rest) = a.source.open(&a.args, progress)?;
+    let Some((dest, paths)) = rest.split_first() else {
+        bail!(clap_usage("give DEST, the directory to restore into"));
+    };
+    let dest = absolute(dest)?;
+    if let Some(d) = &dir {
+        restore::check_not_nested(d, &dest)?;
+    }
+    let opts = Options {
+        force: a.force,
+        owners: nix::unistd::geteuid().is_root(),
+        strict: a.strict,
+        progress,
+        select: a.source.selector(paths)?,
+    };
+    let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
+    let report = with_key(&key, &a.password, |k| {
+        restore::run(src.as_mut(), k, Some(&dest), &opts)
+    })?;
+    summarize("restored", &report, Some(&dest))
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// No progress display on a terminal
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// [CIPHERDIR] [PATH…]: the cipher directory (unless --tar/--zip), then what to check
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<PathBuf>,
+}
+
+pub fn verify(a: &VerifyArgs) -> Result<()> {
+    check_stdin(&a.source, &a.password)?;
+    let progress = !a.quiet && io::stderr().is_terminal();
+    let (mut src, dir, paths) = a.source.open(&a.args, progress)?;
+    let opts = Options {
+        progress,
+        select: a.source.selector(paths)?,
+        ..Default::default()
+    };
+    let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
+    let report = with_key(&key, &a.password, |k| {
+        restore::run(src.as_mut(), k, None, &opts)
+    })?;
+    summarize("verified", &report, None)
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Type, mode, owner, size, mtime (UTC) and link target, like `tar -tv`
+    #[arg(short, long)]
+    pub long: bool,
+    /// One JSON object a line: path, type, size, mode, uid, gid, mtime, target
+    #[arg(long, conflicts_with = "long")]
+    pub json: bool,
+    /// [CIPHERDIR] [PATH…]: the cipher directory (unless --tar/--zip), then what to list
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<PathBuf>,
+}
+
+pub fn ls(a: &LsArgs) -> Result<()> {
+    check_stdin(&a.source, &a.password)?;
+    let (mut src, dir, paths) = a.source.open(&a.args, false)?;
+    let select = a.source.selector(paths)?;
+    let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let format: fn(&list::Listed) -> String = if a.json {
+        list::json
+    } else if a.long {
+        list::long
+    } else {
+        list::short
+    };
+    let report = with_key(&key, &a.password, |k| {
+        restore::list(src.as_mut(), k, &select, &mut |e| {
+            writeln!(out, "{}", format(&e))
+        })
+    })?;
+    out.flush()?;
+    for p in &report.problems {
+        eprintln!("encmount: {p}");
+    }
+    if !report.problems.is_empty() {
+        bail!(
+            "{} entries could not be listed (above)",
+            report.problems.len()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Print nothing unless the whole file decrypts (two passes)
+    #[arg(
+        long,
+        long_help = "Print nothing unless the whole file decrypts: the file \
+            is checked first, then printed. Without it, the good prefix of a \
+            file that goes bad part way is printed, the offset is named and \
+            the exit status is 1."
+    )]
+    pub strict: bool,
+    /// The cipher directory (volume root)
+    pub root: PathBuf,
+    /// The file's cipher path, relative to ROOT (a plaintext path works too)
+    pub path: PathBuf,
+}
+
+pub fn cat(a: &CatArgs) -> Result<()> {
+    let opened = a.config.open(Some(&a.root), &a.password)?;
+    let vol = &opened.volume;
+    let given = a.path.as_os_str().as_bytes();
+    let (cipher_rel, name_iv) = match vol.decode_path(given) {
+        Ok((_, iv)) => (given.to_vec(), iv),
+        Err(e) => {
+            let (enc, iv) = vol.encode_path(given);
+            if !a.root.join(OsStr::from_bytes(&enc)).exists() {
+                bail!(
+                    "{}: not a cipher path of this volume ({e})",
+                    a.path.display()
+                );
+            }
+            (enc, iv)
+        }
+    };
+    let path = a.root.join(std::ffi::OsString::from_vec(cipher_rel));
+    let open = || {
+        configfile::open_nofollow(&path).with_context(|| format!("cannot open {}", path.display()))
+    };
+    let mut file = open()?;
+    let len = file.metadata()?.len();
+    let mut buf = restore::decrypt_buffer(vol);
+    if a.strict {
+        restore::decrypt_stream(vol, &mut file, len, name_iv, &mut buf, &mut |_, _| Ok(()))
+            .map_err(|e| anyhow::anyhow!("{}: {e} (nothing printed)", a.path.display()))?;
+        file = open()?;
+    }
+    let mut out = io::stdout().lock();
+    let result = restore::decrypt_stream(vol, &mut file, len, name_iv, &mut buf, &mut |data, _| {
+        out.write_all(data)
+    });
+    out.flush()?;
+    match result {
+        Ok(_) => Ok(()),
+        Err(restore::DecryptError::Write(e)) => Err(e.into()),
+        Err(e) => bail!(
+            "{}: {e}; the first {} bytes were printed",
+            a.path.display(),
+            e.good()
+        ),
+    }
+}
+
+fn summarize(verb: &str, r: &Report, dest: Option<&Path>) -> Result<()> {
+    for p in &r.problems {
+        eprintln!("encmount: {p}");
+    }
+    eprintln!(
+        "encmount: {verb} {} files ({:.1} MiB), {} directories, {} symlinks, {} special files, {} hard links{} in {:.1} s{}, {} problems",
+        r.files,
+        r.bytes as f64 / 1048576.0,
+        r.dirs,
+        r.symlinks,
+        r.specials,
+        r.hard_links,
+        if r.partial > 0 {
+            format!(", {} kept in part", r.partial)
+        } else {
+            String::new()
+        },
+        r.elapsed.as_secs_f64(),
+        dest.map(|d| format!(" into {}", d.display()))
+            .unwrap_or_default(),
+        r.problems.len()
+    );
+    if !r.problems.is_empty() {
+        bail!("{} entries failed (listed above)", r.problems.len());
+    }
+    Ok(())
+}
