@@ -8,6 +8,7 @@ mod rview;
 
 mod cli_errors;
 mod forward_view;
+mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
@@ -17,5 +18,6 @@ mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod shim_argv;
 mod toolkit_selftest;
 mod vectors;
