@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use common::tree::{CompareOptions, assert_same_tree};
 use common::{encmount_bin, require, tempdir};
-use rview::{
-    SLOW, Volume, init_volume, mkdirs, mount_view_with_nofile, rsync, run_ok, with_timeout,
-};
+use rview::{Volume, init_volume, mkdirs, mount_view_with_nofile, with_timeout};
 
 /// What a walk or copy may take here: these tests run beside all others on a loaded
 /// 2-core CI, where a 6,000-directory walk can take minutes.
