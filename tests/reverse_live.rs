@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use common::tree::{CompareOptions, assert_same_tree};
 use common::{encmount_bin, require, tempdir};
-use rview::{
-    SLOW, Volume, init_volume, mkdirs, mount_view_with_nofile, rsync, run_ok, with_timeout,
-};
+use rview::{Volume, init_volume, mkdirs, mount_view_with_nofile, with_timeout};
+
+/// What a walk or copy may take here: these tests run beside all others on a loaded
+/// 2-core CI, where a 6,000-directory walk can take minutes.
+const LONG: Duration = Duration::from_secs(400);
 
 /// Open descriptors of process `pid` now.
 fn fd_count(pid: i32) -> usize {
@@ -60,7 +62,14 @@ fn restore(vol: &Volume, cipher: &Path, out: &Path) -> std::process::Output {
 
 /// Every path below `root` (relative), as `find` lists them.
 fn find(root: &Path) -> BTreeSet<PathBuf> {
-    let out = run_ok(Command::new("find").arg(root).arg("-mindepth").arg("1"));
+    let mut cmd = Command::new("find");
+    cmd.arg(root).arg("-mindepth").arg("1");
+    let out = rview::run_with_timeout(&mut cmd, LONG);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::failure_report(&cmd, &out)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -114,15 +123,26 @@ fn six_thousand_directories_under_an_open_file_limit_of_256() {
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_fds(view.pid, stop.clone());
     let m = view.mnt.clone();
-    let listed = with_timeout("find", SLOW, move || find(&m));
+    let listed = with_timeout("find", LONG, move || find(&m));
     // every source entry, plus the exposed config
     assert_eq!(listed.len(), find(&src).len() + 1, "find through the view");
     let m = view.mnt.clone();
     let c = copy.clone();
-    with_timeout("rsync -a", SLOW, move || rsync(&["-a"], &m, &c));
+    with_timeout("rsync -a", LONG, move || {
+        let mut cmd = Command::new("rsync");
+        cmd.arg("-a")
+            .arg(format!("{}/", m.display()))
+            .arg(format!("{}/", c.display()));
+        let out = rview::run_with_timeout(&mut cmd, LONG);
+        assert!(
+            out.status.success(),
+            "{}",
+            common::failure_report(&cmd, &out)
+        );
+    });
     // a second walk, after the first evicted most handles
     let m = view.mnt.clone();
-    let again = with_timeout("find", SLOW, move || find(&m));
+    let again = with_timeout("find", LONG, move || find(&m));
     assert_eq!(again, listed);
     stop.store(true, Ordering::Relaxed);
     let max_fds = watcher.join().unwrap();
@@ -154,7 +174,7 @@ fn pattern(seed: u8, start: usize, len: usize) -> Vec<u8> {
 /// How a file changes while rsync copies it.
 #[derive(Clone, Copy, Debug)]
 enum Change {
-    /// Appended to, 64 KiB every few milliseconds, until rsync is done.
+    /// Appended to, 64 KiB every few milliseconds, until rsync is done (at most 8 MiB).
     Append,
     /// Truncated to 1 MiB soon after rsync starts.
     Truncate,
@@ -191,7 +211,7 @@ fn copy_while_changing(preset: &str, change: Change) {
             Change::Append => {
                 let mut h = fs::OpenOptions::new().append(true).open(&f).unwrap();
                 let mut len = START_LEN;
-                while !s.load(Ordering::Relaxed) {
+                while !s.load(Ordering::Relaxed) && len < 2 * START_LEN {
                     h.write_all(&pattern(1, len, 65536)).unwrap();
                     len += 65536;
                     std::thread::sleep(Duration::from_millis(5));
@@ -219,7 +239,7 @@ fn copy_while_changing(preset: &str, change: Change) {
     cmd.args(["-a", "--bwlimit=4000"])
         .arg(format!("{}/", view.mnt.display()))
         .arg(format!("{}/", copy.display()));
-    let o = rview::run_with_timeout(&mut cmd, SLOW);
+    let o = rview::run_with_timeout(&mut cmd, LONG);
     stop.store(true, Ordering::Relaxed);
     mutator.join().unwrap();
     drop(view);
