@@ -6,6 +6,7 @@ mod args;
 mod manager;
 mod mount;
 mod offline;
+mod out;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,8 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use clap::Args;
 use encmount::log;
+
+use crate::out::{out, outln};
 use encmount::manager::check::check_view;
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
@@ -209,9 +211,9 @@ pub fn status(a: &StatusArgs) -> Result<()> {
     let views = config.select(&a.names)?;
     let report = status::report(&config, &views, &paths);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", table(&report.views));
+        out!("{}", table(&report.views))?;
     }
     Ok(())
 }
@@ -283,7 +285,7 @@ fn table(views: &[ViewStatus]) -> String {
 pub fn check(a: &CheckArgs) -> Result<()> {
     log::init("encmount", log::Facility::Daemon, true);
     let (paths, config) = load(&a.yaml)?;
-    println!("{}: ok", config.file.display());
+    outln!("{}: ok", config.file.display())?;
     let views = config.select(&a.names)?;
     let mut problems = 0;
     for v in &views {
@@ -293,11 +295,11 @@ pub fn check(a: &CheckArgs) -> Result<()> {
                 problems += 1;
                 eprintln!("encmount: view {}: {}", f.view, f.message);
             } else {
-                println!("view {}: note: {}", f.view, f.message);
+                outln!("view {}: note: {}", f.view, f.message)?;
             }
         }
         if !findings.iter().any(|f| f.problem) {
-            println!("view {}: ok", v.name);
+            outln!("view {}: ok", v.name)?;
         }
     }
     if problems > 0 {

@@ -7,6 +7,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::out::out;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use encmount::configfile::{self, ConfigFileError, WriteMode};
@@ -234,7 +235,7 @@ pub fn info(a: &InfoArgs) -> Result<()> {
     };
     let root = a.config.is_dir().then_some(a.config.as_path());
     let (located, config) = cfg_args.load(root)?;
-    print!("{}", describe(&located.path, &config));
+    out!("{}", describe(&located.path, &config))?;
     Ok(())
 }
 
@@ -463,10 +464,20 @@ pub fn cat(a: &CatArgs) -> Result<()> {
     let len = file.metadata()?.len();
     let mut buf = restore::decrypt_buffer(vol);
     let mut out = io::stdout().lock();
+    // The stream's error is text: keep a closed pipe's kind for `main`.
+    let mut broken_pipe = false;
     restore::decrypt_stream(vol, &mut file, len, name_iv, &mut buf, &mut |data, _| {
-        out.write_all(data)
+        out.write_all(data).inspect_err(|e| {
+            broken_pipe |= e.kind() == io::ErrorKind::BrokenPipe;
+        })
     })
-    .map_err(|e| anyhow::anyhow!("{}: {e}", a.path.display()))?;
+    .map_err(|e| {
+        if broken_pipe {
+            anyhow::Error::from(io::Error::from(io::ErrorKind::BrokenPipe))
+        } else {
+            anyhow::anyhow!("{}: {e}", a.path.display())
+        }
+    })?;
     out.flush()?;
     Ok(())
 }
