@@ -84,7 +84,7 @@ fn status_ends_quietly_on_a_closed_pipe() {
     for json in [false, true] {
         let mut status = Command::new(encmount_bin());
         status
-            .env("ENCMOUNT_CONFIG", &yaml)
+            .env("ENCMOUNT_YAML", &yaml)
             .env("ENCMOUNT_RUN_DIR", t.path().join("run"))
             .arg("status");
         if json {

@@ -17,20 +17,19 @@ use encmount::manager::status::{self, ViewStatus};
 use encmount::manager::{self, DownOutcome, ManagerConfig, Paths, UpOutcome, View};
 use encmount::state::epoch_secs;
 
-/// `-c FILE`: the manager's yaml.
+/// `--yaml FILE`: the manager's yaml (`--config` is always a volume XML).
 #[derive(Args, Debug, Clone)]
 pub struct YamlArg {
     /// Use FILE instead of /etc/encmount/encmount.yaml
     #[arg(
-        short = 'c',
-        long = "config",
+        long = "yaml",
         value_name = "FILE",
         long_help = "Read the views from FILE instead of \
-            /etc/encmount/encmount.yaml. Without -c, $ENCMOUNT_CONFIG is used \
-            when set and the command is not run through sudo. Under sudo, -c \
-            is accepted only from root."
+            /etc/encmount/encmount.yaml. Without --yaml, $ENCMOUNT_YAML is used \
+            when set and the command is not run through sudo. Under sudo, \
+            --yaml is accepted only from root."
     )]
-    pub config: Option<PathBuf>,
+    pub file: Option<PathBuf>,
 }
 
 /// Which views: names, or all of them.
@@ -146,7 +145,7 @@ pub struct CheckArgs {
 }
 
 fn load(yaml: &YamlArg) -> Result<(Paths, ManagerConfig)> {
-    let paths = Paths::from_env(yaml.config.as_deref())?;
+    let paths = Paths::from_env(yaml.file.as_deref())?;
     let config = manager::yaml::load(&paths.yaml)?;
     Ok((paths, config))
 }
