@@ -19,6 +19,8 @@ mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod shim_argv;
+mod shim_live;
 mod structure;
 mod toolkit_selftest;
 mod vectors;

@@ -20,6 +20,7 @@ use super::config::PasswordSpec;
 use super::health::{self, Health, probe};
 use super::paths::create_dir;
 use super::{ManagerError, Paths, View};
+use super::{gate, yaml};
 use crate::log;
 use crate::mounts::resolved;
 use crate::password::check_password_file;
@@ -298,7 +299,8 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
         })?;
     }
     create_dir(&paths.run_dir)?;
-    create_dir(&view.mountpoint)
+    create_dir(&view.mountpoint)?;
+    gate::close(view, &yaml::load(&paths.yaml)?)
 }
 
 /// `encmount mount --reverse …` for `view`.

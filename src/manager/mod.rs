@@ -12,6 +12,7 @@
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod gate;
 pub mod health;
 pub mod launch;
 mod locate;

@@ -27,7 +27,7 @@ use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 mod listing;
 mod long;
 use listing::Listing;
-use long::{LongLookup, SideNode};
+use long::{LongLookup, ShortCache, SideNode};
 
 /// The config's name at the view root (format §6.7).
 pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
@@ -101,6 +101,8 @@ pub struct ReverseTree {
     long_names: ProblemLog,
     /// Side entries of long names the kernel knows.
     sides: NodeTable<SideNode>,
+    /// Full names of short names listed lately.
+    short_cache: ShortCache,
 }
 
 impl ReverseTree {
@@ -123,6 +125,7 @@ impl ReverseTree {
             skipped: ProblemLog::default(),
             long_names: ProblemLog::default(),
             sides: NodeTable::new(SideNode::root()),
+            short_cache: ShortCache::default(),
         })
     }
 
@@ -297,7 +300,7 @@ impl ReverseTree {
             Ok(st) => (plain, st),
             // No such source entry: maybe a long name's short or side name.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match self.find_long(pfd.as_fd(), &dir_path, &plain)? {
+                match self.find_long(parent, pfd.as_fd(), &dir_path, &plain)? {
                     LongLookup::Short { full, st } => (full, st),
                     LongLookup::Side { full, st } => {
                         let rel = join(&dir_path, &full);

@@ -70,6 +70,7 @@ impl ReverseTree {
                 let Some(ln) = self.show_long(&rel, &e.name, |n| taken.contains(n)) else {
                     continue;
                 };
+                self.short_cache.put(id, &ln.short, &e.name);
                 let (side, side_iv) = self.vol.encode_name(&ln.side, node.name_iv);
                 entries.push(Listed {
                     name: side.into(),
