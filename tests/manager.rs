@@ -102,15 +102,15 @@ views:
         mount_path(&self.root.join(view))
     }
 
-    /// `encmount SUB -c YAML ARGS…` with the fixture's run dir.
+    /// `encmount SUB --yaml YAML ARGS…` with the fixture's run dir.
     fn cmd(&self, sub: &str, args: &[&str]) -> Command {
         let mut c = Command::new(encmount_bin());
         c.arg(sub)
-            .arg("-c")
+            .arg("--yaml")
             .arg(&self.yaml)
             .args(args)
             .env("ENCMOUNT_RUN_DIR", &self.run_dir)
-            .env_remove("ENCMOUNT_CONFIG")
+            .env_remove("ENCMOUNT_YAML")
             .env_remove("SUDO_UID");
         c
     }

@@ -411,7 +411,7 @@ fn the_cli_reports_config_errors_with_location() {
     .unwrap();
     for sub in ["check", "status", "up", "down"] {
         let mut cmd = Command::new(common::encmount_bin());
-        cmd.arg(sub).arg("-c").arg(&file);
+        cmd.arg(sub).arg("--yaml").arg(&file);
         if matches!(sub, "up" | "down") {
             cmd.arg("--all");
         }
@@ -427,7 +427,7 @@ fn the_cli_reports_config_errors_with_location() {
     let missing = t.path().join("missing.yaml");
     let out = common::output(
         Command::new(common::encmount_bin())
-            .args(["check", "-c"])
+            .args(["check", "--yaml"])
             .arg(&missing),
     );
     let err = String::from_utf8_lossy(&out.stderr);

@@ -103,7 +103,7 @@ impl Fx {
     fn manager(&self, args: &[&str]) -> Command {
         let mut c = Command::new(encmount_bin());
         c.args(args)
-            .arg("-c")
+            .arg("--yaml")
             .arg(self.p("etc/encmount.yaml"))
             .env("ENCMOUNT_RUN_DIR", self.p("run"))
             .env_remove("SUDO_UID");

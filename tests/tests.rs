@@ -6,6 +6,7 @@
 mod common;
 mod rview;
 
+mod broken_pipe;
 mod cli_errors;
 mod forward_view;
 mod long_names;

@@ -1,7 +1,7 @@
 //! Where the manager finds its yaml, keeps its state (`/run/encmount/`), and
 //! the `encmount` binary it runs for each view.
 //!
-//! Tests may move the yaml and the state directory with `ENCMOUNT_CONFIG`
+//! Tests may move the yaml and the state directory with `ENCMOUNT_YAML`
 //! and `ENCMOUNT_RUN_DIR`, but only when the process is not running under
 //! sudo: `encmount-rsync` runs as root for an unprivileged caller, who must
 //! not be able to point it at another configuration (design §8). The binary
@@ -17,7 +17,7 @@ use super::config::DEFAULT_PATH;
 /// The state directory: pid, state and lock files of the views.
 pub const RUN_DIR: &str = "/run/encmount";
 /// Moves the yaml, outside sudo only (tests).
-pub const ENV_CONFIG: &str = "ENCMOUNT_CONFIG";
+pub const ENV_YAML: &str = "ENCMOUNT_YAML";
 /// Moves the state directory, outside sudo only (tests).
 pub const ENV_RUN_DIR: &str = "ENCMOUNT_RUN_DIR";
 
@@ -43,9 +43,9 @@ impl Paths {
         })
     }
 
-    /// The paths for this process: `yaml` if given (the `-c` option),
-    /// then `$ENCMOUNT_CONFIG` and `$ENCMOUNT_RUN_DIR` when not running
-    /// under sudo, else the system paths. Under sudo, `-c` is honoured
+    /// The paths for this process: `yaml` if given (the `--yaml` option),
+    /// then `$ENCMOUNT_YAML` and `$ENCMOUNT_RUN_DIR` when not running
+    /// under sudo, else the system paths. Under sudo, `--yaml` is honoured
     /// only for a caller who is root already (`SUDO_UID=0`).
     pub fn from_env(yaml: Option<&Path>) -> Result<Paths, ManagerError> {
         Self::resolve(yaml, |k| std::env::var_os(k))
@@ -60,14 +60,14 @@ impl Paths {
         if let Some(y) = yaml {
             if sudo_uid.as_ref().is_some_and(|u| u != "0") {
                 return Err(ManagerError::Refused(
-                    "-c is not accepted under sudo; the system configuration is used".into(),
+                    "--yaml is not accepted under sudo; the system configuration is used".into(),
                 ));
             }
             p.yaml = absolute(y)?;
         }
         if sudo_uid.is_none() {
             let nonempty = |k| env(k).filter(|v: &OsString| !v.is_empty());
-            if let (None, Some(y)) = (yaml, nonempty(ENV_CONFIG)) {
+            if let (None, Some(y)) = (yaml, nonempty(ENV_YAML)) {
                 p.yaml = absolute(Path::new(&y))?;
             }
             if let Some(r) = nonempty(ENV_RUN_DIR) {
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn overrides_only_outside_sudo() {
-        let vars = [(ENV_CONFIG, "/t/e.yaml"), (ENV_RUN_DIR, "/t/run")];
+        let vars = [(ENV_YAML, "/t/e.yaml"), (ENV_RUN_DIR, "/t/run")];
         let p = Paths::resolve(None, env(&vars)).unwrap();
         assert_eq!(
             (p.yaml.to_str(), p.run_dir.to_str()),
@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(p.yaml, Path::new("/t/c.yaml"));
 
         let sudo = [
-            (ENV_CONFIG, "/t/e.yaml"),
+            (ENV_YAML, "/t/e.yaml"),
             (ENV_RUN_DIR, "/t/run"),
             ("SUDO_UID", "1000"),
         ];

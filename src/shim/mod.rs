@@ -16,6 +16,9 @@ pub mod paths;
 pub mod policy;
 pub mod privs;
 pub mod protect;
+mod refusal;
+
+pub use refusal::Refusal;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -29,10 +32,6 @@ use std::process::{Command, Stdio};
 use crate::log;
 use crate::manager::{Paths, ensure_up, yaml};
 use audit::Decision;
-
-/// Why a request is refused: one line for the caller and the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal(pub String);
 
 /// stdin read with read(2) itself: std's `Stdin` buffers, and a buffer
 /// would swallow protocol bytes meant for rsync.

@@ -6,6 +6,7 @@ mod args;
 mod manager;
 mod mount;
 mod offline;
+mod out;
 mod restore;
 
 use std::process::ExitCode;
@@ -22,7 +23,7 @@ EXIT STATUS:
 ENVIRONMENT:
     ENCFS6_CONFIG   volume config to use when --config is not given
     ENCFS5_CONFIG   old V5 config, looked up after ROOT/.encfs6.xml
-    ENCMOUNT_CONFIG, ENCMOUNT_RUN_DIR
+    ENCMOUNT_YAML, ENCMOUNT_RUN_DIR
                     the manager's yaml and state directory (default
                     /etc/encmount/encmount.yaml, /run/encmount); ignored
                     under sudo

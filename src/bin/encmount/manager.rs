@@ -9,26 +9,27 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use clap::Args;
 use encmount::log;
+
+use crate::out::{out, outln};
 use encmount::manager::check::check_view;
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
 use encmount::manager::{self, DownOutcome, ManagerConfig, Paths, UpOutcome, View};
 use encmount::state::epoch_secs;
 
-/// `-c FILE`: the manager's yaml.
+/// `--yaml FILE`: the manager's yaml (`--config` is always a volume XML).
 #[derive(Args, Debug, Clone)]
 pub struct YamlArg {
     /// Use FILE instead of /etc/encmount/encmount.yaml
     #[arg(
-        short = 'c',
-        long = "config",
+        long = "yaml",
         value_name = "FILE",
         long_help = "Read the views from FILE instead of \
-            /etc/encmount/encmount.yaml. Without -c, $ENCMOUNT_CONFIG is used \
-            when set and the command is not run through sudo. Under sudo, -c \
-            is accepted only from root."
+            /etc/encmount/encmount.yaml. Without --yaml, $ENCMOUNT_YAML is used \
+            when set and the command is not run through sudo. Under sudo, \
+            --yaml is accepted only from root."
     )]
-    pub config: Option<PathBuf>,
+    pub file: Option<PathBuf>,
 }
 
 /// Which views: names, or all of them.
@@ -144,7 +145,7 @@ pub struct CheckArgs {
 }
 
 fn load(yaml: &YamlArg) -> Result<(Paths, ManagerConfig)> {
-    let paths = Paths::from_env(yaml.config.as_deref())?;
+    let paths = Paths::from_env(yaml.file.as_deref())?;
     let config = manager::yaml::load(&paths.yaml)?;
     Ok((paths, config))
 }
@@ -209,9 +210,9 @@ pub fn status(a: &StatusArgs) -> Result<()> {
     let views = config.select(&a.names)?;
     let report = status::report(&config, &views, &paths);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", table(&report.views));
+        out!("{}", table(&report.views))?;
     }
     Ok(())
 }
@@ -283,7 +284,7 @@ fn table(views: &[ViewStatus]) -> String {
 pub fn check(a: &CheckArgs) -> Result<()> {
     log::init("encmount", log::Facility::Daemon, true);
     let (paths, config) = load(&a.yaml)?;
-    println!("{}: ok", config.file.display());
+    outln!("{}: ok", config.file.display())?;
     let views = config.select(&a.names)?;
     let mut problems = 0;
     for v in &views {
@@ -293,11 +294,11 @@ pub fn check(a: &CheckArgs) -> Result<()> {
                 problems += 1;
                 eprintln!("encmount: view {}: {}", f.view, f.message);
             } else {
-                println!("view {}: note: {}", f.view, f.message);
+                outln!("view {}: note: {}", f.view, f.message)?;
             }
         }
         if !findings.iter().any(|f| f.problem) {
-            println!("view {}: ok", v.name);
+            outln!("view {}: ok", v.name)?;
         }
     }
     if problems > 0 {

@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::out::out;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use encmount::configfile::{self, ConfigFileError, WriteMode};
@@ -233,7 +234,7 @@ pub fn info(a: &InfoArgs) -> Result<()> {
     };
     let root = a.config.is_dir().then_some(a.config.as_path());
     let (located, config) = cfg_args.load(root)?;
-    print!("{}", describe(&located.path, &config));
+    out!("{}", describe(&located.path, &config))?;
     Ok(())
 }
 
