@@ -5,9 +5,14 @@
 //! it.
 
 pub mod configfile;
+pub mod escape;
 pub mod log;
+pub mod logfile;
 pub mod manager;
+pub mod mountpoint;
 pub mod password;
+pub mod probe;
+pub mod report;
 pub mod restore;
 pub mod view;
 pub mod volume;

@@ -54,6 +54,7 @@ pub fn check_view(view: &View, paths: &Paths) -> Vec<Finding> {
             &PasswordSource::Command {
                 command: c.clone(),
                 root: Some(view.source.clone()),
+                timeout: password::DEFAULT_COMMAND_TIMEOUT,
             },
             "",
         ),

@@ -55,6 +55,7 @@ impl PasswordArgs {
             PasswordSource::Command {
                 command: c.clone(),
                 root: root.map(Path::to_path_buf),
+                timeout: password::DEFAULT_COMMAND_TIMEOUT,
             }
         } else {
             PasswordSource::Prompt { confirm }
