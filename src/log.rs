@@ -173,6 +173,11 @@ pub fn set_fallback_file(path: &Path) -> std::io::Result<Option<PathBuf>> {
     Ok(Some(path.to_path_buf()))
 }
 
+/// Whether messages reach syslog.
+pub fn syslog_connected() -> bool {
+    state().syslog.is_some()
+}
+
 /// Turns the stderr copy on or off (daemons turn it off after detaching).
 pub fn set_stderr(on: bool) {
     state().to_stderr = on;

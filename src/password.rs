@@ -209,7 +209,8 @@ pub enum PasswordError {
 }
 
 /// Reads a password from `source`. `what` names what it unlocks in the
-/// prompt: "Password for {what}: " ("Password: " when empty).
+/// prompt: "Password for {what}: " ("Password: " when empty), or "New
+/// password for {what}: " when the prompt is confirmed (a new password).
 pub fn read_password(source: &PasswordSource, what: &str) -> Result<Password, PasswordError> {
     let bytes = match source {
         PasswordSource::File(path) => file_line(path, false)?,
@@ -515,10 +516,11 @@ fn prompt(tty: &Path, what: &str, confirm: bool) -> Result<Zeroizing<Vec<u8>>, P
         .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(tty)
         .map_err(|_| PasswordError::NoTerminal)?;
-    let text = if what.is_empty() {
-        "Password: ".to_string()
-    } else {
-        format!("Password for {what}: ")
+    let text = match (what.is_empty(), confirm) {
+        (true, false) => "Password: ".to_string(),
+        (true, true) => "New password: ".to_string(),
+        (false, false) => format!("Password for {what}: "),
+        (false, true) => format!("New password for {what}: "),
     };
     let first = ask(&tty, &text)?;
     if confirm && !first.is_empty() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use encmount::configfile::{self, ConfigFileError, WriteMode};
+use encmount::escape::escape_name;
 use encmount::restore::{self, Report};
 use encmount::volume::kdf::{self, calibrate_iterations};
 use encmount::volume::{Config, Kdf, NameCodec, Params, Preset, Volume};
@@ -179,7 +180,7 @@ pub fn create_config(path: &Path, vargs: &VolumeArgs, pw: &PasswordArgs) -> Resu
         .into());
     }
     let params = vargs.params()?;
-    let what = format!("New password for {}: ", path.display());
+    let what = path.display().to_string();
     let password = pw.read(path.parent(), &what, true)?;
     let kdf = vargs.kdf()?;
     let mut rng_err = None;
@@ -199,6 +200,7 @@ pub struct InitArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// Where to write the config (a directory means DIR/.encfs6.xml)
+    #[arg(allow_hyphen_values = true)]
     pub config: PathBuf,
 }
 
@@ -225,6 +227,7 @@ pub fn init(a: &InitArgs) -> Result<()> {
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     /// A config file, or a volume root to look up as encfs does
+    #[arg(allow_hyphen_values = true)]
     pub config: PathBuf,
 }
 
@@ -304,7 +307,12 @@ pub struct PasswdArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// Read the new password from the first line of FILE
-    #[arg(long, value_name = "FILE", group = "new_password")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "new_password",
+        allow_hyphen_values = true
+    )]
     pub new_password_file: Option<PathBuf>,
     /// Read the new password as one line from standard input (after the old one, if --stdinpass)
     #[arg(long, group = "new_password")]
@@ -319,6 +327,7 @@ pub struct PasswdArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1000..))]
     pub kdf_iterations: Option<u32>,
     /// The config file, or a volume root holding .encfs6.xml
+    #[arg(allow_hyphen_values = true)]
     pub config: PathBuf,
 }
 
@@ -345,8 +354,9 @@ pub fn passwd(a: &PasswdArgs) -> Result<()> {
         password_file: a.new_password_file.clone(),
         stdinpass: a.new_stdinpass,
         extpass: a.new_extpass.clone(),
+        extpass_timeout: a.password.extpass_timeout,
     };
-    let what = format!("New password for {}: ", opened.path.display());
+    let what = opened.path.display().to_string();
     let new_password = new.read(opened.path.parent(), &what, true)?;
     let default_ms = match &opened.config.kdf {
         Kdf::Pbkdf2 { desired_ms, .. } => *desired_ms,
@@ -369,10 +379,29 @@ pub struct CodecArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// The volume root (where .encfs6.xml is looked up; default: current directory)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub root: Option<PathBuf>,
+    /// Separate paths by NUL, not newline, on standard input and output, unescaped
+    #[arg(
+        short = '0',
+        long = "null",
+        long_help = "Separate the paths by NUL bytes instead of newlines, on \
+            standard input and on standard output, and print names exactly as \
+            they are. Without it, each output path is one line, with control \
+            characters, backslashes and bytes that are not UTF-8 escaped \
+            (\\n, \\t, \\\\, \\xNN), so that a name holding a newline or \
+            an escape sequence cannot break lines or the terminal."
+    )]
+    pub null: bool,
     /// Paths relative to the volume root (default: one per line on standard input)
-    #[arg(value_name = "PATH")]
+    #[arg(
+        value_name = "PATH",
+        allow_hyphen_values = true,
+        long_help = "Paths relative to the volume root (default: read from \
+            standard input, one per line, or NUL-separated with -0). A path \
+            may begin with `-` (cipher names do): it is still a path, unless \
+            it is one of the options above."
+    )]
     pub paths: Vec<PathBuf>,
 }
 
@@ -386,8 +415,9 @@ pub fn codec(a: &CodecArgs, encode: bool) -> Result<()> {
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
+    let sep = if a.null { b'\0' } else { b'\n' };
     if a.paths.is_empty() {
-        for line in io::stdin().lock().split(b'\n') {
+        for line in io::stdin().lock().split(sep) {
             paths.push(line?);
         }
     }
@@ -406,15 +436,23 @@ pub fn codec(a: &CodecArgs, encode: bool) -> Result<()> {
             vol.decode_path(&p).map(|(d, _)| d)
         };
         match result {
-            Ok(text) => {
+            Ok(text) if a.null => {
                 out.write_all(&text)?;
+                out.write_all(b"\0")?;
+            }
+            Ok(text) => {
+                out.write_all(&escape_name(&text))?;
                 out.write_all(b"\n")?;
             }
             Err(e) => {
                 failed += 1;
-                eprintln!(
-                    "encmount: cannot decode {}: {e}",
-                    String::from_utf8_lossy(&p)
+                encmount::report::print_error(
+                    "encmount",
+                    &format!(
+                        "cannot {} {}: {e}",
+                        if encode { "encode" } else { "decode" },
+                        String::from_utf8_lossy(&escape_name(&p))
+                    ),
                 );
             }
         }
@@ -435,8 +473,10 @@ pub struct CatArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// The cipher directory (volume root)
+    #[arg(allow_hyphen_values = true)]
     pub root: PathBuf,
     /// The file's cipher path, relative to ROOT (a plaintext path works too)
+    #[arg(allow_hyphen_values = true)]
     pub path: PathBuf,
 }
 
@@ -484,11 +524,13 @@ pub struct RestoreArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// The cipher tree: a backup of a view, or an encfs directory
+    #[arg(allow_hyphen_values = true)]
     pub cipherdir: PathBuf,
     /// Where to write the plaintext (created if missing; must be empty)
+    #[arg(allow_hyphen_values = true)]
     pub dest: PathBuf,
     /// Restore only these cipher paths (relative to CIPHERDIR, full paths)
-    #[arg(value_name = "CIPHERPATH")]
+    #[arg(value_name = "CIPHERPATH", allow_hyphen_values = true)]
     pub paths: Vec<PathBuf>,
 }
 
@@ -515,6 +557,7 @@ pub struct VerifyArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// The cipher tree to check
+    #[arg(allow_hyphen_values = true)]
     pub cipherdir: PathBuf,
 }
 
