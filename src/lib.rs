@@ -5,14 +5,18 @@
 //! it.
 
 pub mod configfile;
+pub mod daemon;
 pub mod escape;
+pub mod excludes;
 pub mod log;
 pub mod logfile;
 pub mod manager;
 pub mod mountpoint;
+pub mod mounts;
 pub mod password;
 pub mod probe;
 pub mod report;
 pub mod restore;
+pub mod state;
 pub mod view;
 pub mod volume;

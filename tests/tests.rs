@@ -13,6 +13,7 @@ mod manager_config;
 mod offline_interop;
 mod reverse_access;
 mod reverse_behaviour;
+mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
