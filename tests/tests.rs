@@ -17,5 +17,6 @@ mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod robust;
 mod toolkit_selftest;
 mod vectors;

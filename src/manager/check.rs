@@ -54,7 +54,7 @@ pub fn check_view(view: &View, paths: &Paths) -> Vec<Finding> {
             &PasswordSource::Command {
                 command: c.clone(),
                 root: Some(view.source.clone()),
-                timeout: password::DEFAULT_COMMAND_TIMEOUT,
+                timeout: view.password_timeout,
             },
             "",
         ),
@@ -115,6 +115,7 @@ pub fn check_view(view: &View, paths: &Paths) -> Vec<Finding> {
                 view.mountpoint.display()
             ),
         ),
+        Health::Unresponsive { reason, .. } => say(true, format!("unresponsive: {reason}")),
         Health::Down | Health::Healthy { .. } => {}
     }
     out

@@ -75,6 +75,10 @@ pub struct View {
     pub threads: Option<u16>,
     /// How per-file IVs are derived.
     pub file_iv: FileIv,
+    /// Mount even over a non-empty mountpoint (hiding what is there).
+    pub nonempty: bool,
+    /// How long `password_command` may run before it is killed.
+    pub password_timeout: Duration,
 }
 
 /// `password_file` or `password_command`.
@@ -171,6 +175,7 @@ pub(super) struct RawDefaults {
     pub mount_root: Option<PathBuf>,
     pub readers: Option<Vec<String>>,
     pub idle_timeout: Option<String>,
+    pub password_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +196,9 @@ pub(super) struct RawView {
     pub idle_timeout: Option<String>,
     pub threads: Option<u16>,
     pub file_iv: Option<FileIv>,
+    #[serde(default)]
+    pub nonempty: bool,
+    pub password_timeout: Option<String>,
 }
 
 fn yes() -> bool {
