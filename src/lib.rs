@@ -17,6 +17,7 @@ pub mod password;
 pub mod probe;
 pub mod report;
 pub mod restore;
+pub mod shim;
 pub mod state;
 pub mod view;
 pub mod volume;

@@ -8,6 +8,7 @@ mod rview;
 
 mod cli_errors;
 mod forward_view;
+mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
@@ -18,5 +19,6 @@ mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
 mod robust;
+mod shim_argv;
 mod toolkit_selftest;
 mod vectors;

@@ -256,7 +256,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         let n = t.skipped().count();
         if n > 0 {
             log::warn(&format!(
-                "{n} names were left out of the view (too long); see the log above"
+                "{n} names were left out of the view (too long, and the short name \
+                 they would be stored under is taken); see the log above"
             ));
         }
     };
