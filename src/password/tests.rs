@@ -372,7 +372,8 @@ fn prompt_on_a_pty_hides_the_password_and_restores_echo() {
     let mut pty = Pty::new();
     assert!(pty.echo_is_on());
     let result = prompt_in_thread(&pty, true);
-    pty.wait_for("Password for /etc/x.encfs6.xml: ");
+    // A confirmed prompt asks for a new password, in one sane line.
+    pty.wait_for("New password for /etc/x.encfs6.xml: ");
     pty.type_text(b"s3cret\n");
     pty.wait_for("Verify password: ");
     pty.type_text(b"s3cret\n");
@@ -389,7 +390,7 @@ fn prompt_on_a_pty_hides_the_password_and_restores_echo() {
     assert!(pty.echo_is_on());
 
     let result = prompt_in_thread(&pty, true);
-    pty.wait_for("Password for");
+    pty.wait_for("New password for");
     pty.type_text(b"one\n");
     pty.wait_for("Verify password: ");
     pty.type_text(b"two\n");
