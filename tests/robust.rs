@@ -329,6 +329,13 @@ fn a_stopped_daemon_is_unresponsive() {
     let st = fx.status("v");
     assert_eq!(st["health"], "healthy", "{st}");
     let pid = Pid::from_raw(st["pid"].as_i64().unwrap() as i32);
+    // Detached cleanly: the daemon has no children (no `<defunct>` of
+    // ours), and the process that started it has been reaped.
+    let children: String = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| fs::read_to_string(t.unwrap().path().join("children")).unwrap())
+        .collect();
+    assert_eq!(children.trim(), "", "daemon {pid} has children");
 
     kill(pid, Signal::SIGSTOP).unwrap();
     let cont = Continue(pid);
