@@ -141,9 +141,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Mount(_)) {
-        default_sigpipe();
-    }
     let result = match &cli.command {
         Command::Init(a) => offline::init(a),
         Command::Info(a) => offline::info(a),
@@ -174,17 +171,6 @@ fn main() -> ExitCode {
             encmount::report::print_error("encmount", &line);
             ExitCode::from(1)
         }
-    }
-}
-
-/// A command whose output goes to a closed pipe (`encmount check 2>&1 |
-/// head -1`) ends by SIGPIPE, quietly, as cat(1) does, instead of failing
-/// (or panicking) on every later write. Not for `mount`: a view daemon
-/// must never die of a write to a socket or pipe.
-fn default_sigpipe() {
-    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -2,6 +2,7 @@
 //! (design §7). The work is in `encmount::manager`; this is options and
 //! output.
 
+use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -244,9 +245,13 @@ pub fn status(a: &StatusArgs) -> Result<()> {
     let views = config.select(&a.names)?;
     let report = status::report(&config, &views, &paths);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(
+            io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
     } else {
-        print!("{}", table(&report.views));
+        write!(io::stdout().lock(), "{}", table(&report.views))?;
     }
     Ok(())
 }
@@ -318,7 +323,7 @@ fn table(views: &[ViewStatus]) -> String {
 pub fn check(a: &CheckArgs) -> Result<()> {
     log::init("encmount", log::Facility::Daemon, true);
     let (paths, config) = load(&a.yaml)?;
-    println!("{}: ok", config.file.display());
+    writeln!(io::stdout().lock(), "{}: ok", config.file.display())?;
     let views = config.select(&a.names)?;
     let mut problems = 0;
     for v in &views {
@@ -326,13 +331,16 @@ pub fn check(a: &CheckArgs) -> Result<()> {
         for f in &findings {
             if f.problem {
                 problems += 1;
-                eprintln!("encmount: view {}: {}", f.view, f.message);
+                encmount::report::print_error(
+                    "encmount",
+                    &format!("view {}: {}", f.view, f.message),
+                );
             } else {
-                println!("view {}: note: {}", f.view, f.message);
+                writeln!(io::stdout().lock(), "view {}: note: {}", f.view, f.message)?;
             }
         }
         if !findings.iter().any(|f| f.problem) {
-            println!("view {}: ok", v.name);
+            writeln!(io::stdout().lock(), "view {}: ok", v.name)?;
         }
     }
     if problems > 0 {

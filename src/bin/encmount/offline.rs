@@ -215,9 +215,11 @@ pub fn init(a: &InitArgs) -> Result<()> {
         path: path.clone(),
         format: encmount::volume::ConfigFormat::V6,
     })?;
-    eprintln!("encmount: created {}", path.display());
-    eprint!("{}", describe(&path, &config));
-    eprintln!(
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "encmount: created {}", path.display());
+    let _ = write!(err, "{}", describe(&path, &config));
+    let _ = writeln!(
+        err,
         "encmount: keep a copy of this config and its password apart from the \
          backups; without both, the backups cannot be decrypted."
     );
@@ -237,7 +239,7 @@ pub fn info(a: &InfoArgs) -> Result<()> {
     };
     let root = a.config.is_dir().then_some(a.config.as_path());
     let (located, config) = cfg_args.load(root)?;
-    print!("{}", describe(&located.path, &config));
+    write!(io::stdout().lock(), "{}", describe(&located.path, &config))?;
     Ok(())
 }
 
@@ -368,7 +370,10 @@ pub fn passwd(a: &PasswdArgs) -> Result<()> {
         .to_config(&opened.config.creator, new_password.expose(), kdf)?;
     config.creator = opened.config.creator.clone();
     configfile::write(&opened.path, &config, WriteMode::Replace)?;
-    eprintln!("encmount: password of {} changed", opened.path.display());
+    encmount::report::print_error(
+        "encmount",
+        &format!("password of {} changed", opened.path.display()),
+    );
     Ok(())
 }
 
@@ -573,9 +578,10 @@ pub fn verify(a: &VerifyArgs) -> Result<()> {
 
 fn summarize(verb: &str, r: &Report, dest: Option<&Path>) -> Result<()> {
     for p in &r.problems {
-        eprintln!("encmount: {p}");
+        encmount::report::print_error("encmount", &p.to_string());
     }
-    eprintln!(
+    let _ = writeln!(
+        io::stderr().lock(),
         "encmount: {verb} {} files ({:.1} MiB), {} directories, {} symlinks, {} special files, {} hard links{}",
         r.files,
         r.bytes as f64 / 1048576.0,
