@@ -191,7 +191,9 @@ fn too_long_names_are_shown_short_and_a_taken_short_name_is_reported() {
     view.unmount();
     // the config, the short name, and a short and a side name per long name
     assert_eq!(listed.len(), 2 + 2 * long.len(), "listed");
-    let plain = decode_root(&vol, &listed[1..]);
+    // (cipher names may sort before ".encfs6.xml": ',' and '-' are in EncFS base64)
+    let cipher: Vec<Vec<u8>> = listed.into_iter().filter(|n| n != b".encfs6.xml").collect();
+    let plain = decode_root(&vol, &cipher);
     let short_of_c = plain
         .iter()
         .find(|n| n.starts_with(b"ccc") && !n.ends_with(b".encmount-name"))
@@ -489,7 +491,8 @@ fn an_idle_view_unmounts_itself_but_not_while_a_file_is_open() {
         "unmounted {after:?} after the close"
     );
     assert!(
-        rview::wait_gone(view.pid, Duration::from_secs(5)),
+        // A generous bound: the machine may be loaded (no timing assertion).
+        rview::wait_gone(view.pid, Duration::from_secs(30)),
         "the daemon is still running"
     );
     drop(view);

@@ -20,5 +20,7 @@ mod reverse_safety;
 mod reverse_view;
 mod robust;
 mod shim_argv;
+mod shim_live;
+mod structure;
 mod toolkit_selftest;
 mod vectors;

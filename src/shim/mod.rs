@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::log;
-use crate::manager::{Paths, config, ensure_up};
+use crate::manager::{Paths, ensure_up, yaml};
 use audit::Decision;
 
 /// Why a request is refused: one line for the caller and the log.
@@ -83,7 +83,7 @@ fn run(
 ) -> Result<Infallible, Refusal> {
     let fail = |e: &dyn std::fmt::Display| Refusal(e.to_string());
     let paths = Paths::system().map_err(|e| fail(&e))?;
-    let cfg = config::load(&paths.yaml).map_err(|e| fail(&e))?;
+    let cfg = yaml::load(&paths.yaml).map_err(|e| fail(&e))?;
     let view = paths::view_of(&req.paths, &cfg.views)?;
     decision.view = Some(view.name.clone());
     if !view.readers.iter().any(|r| r.uid == caller.uid) {

@@ -22,12 +22,12 @@ use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
-use crate::volume::{CipherOff, Layout, PlainSize, Volume};
+use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 
 mod listing;
 mod long;
 use listing::Listing;
-use long::{LongLookup, SideNode};
+use long::{LongLookup, ShortCache, SideNode};
 
 /// The config's name at the view root (format §6.7).
 pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
@@ -37,15 +37,6 @@ thread_local! {
     /// Each FUSE thread reuses one read buffer (up to 1 MiB plus MAC
     /// headers) instead of allocating and faulting in a new one per read.
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// How the per-file IV of a reverse view is derived (design §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileIvMode {
-    /// From the relative plaintext path (encmount's default).
-    Path,
-    /// From the inode number, as stock `encfs --reverse` does.
-    Inode,
 }
 
 /// The volume config shown read-only at the view root.
@@ -60,7 +51,7 @@ pub struct ExposedConfig {
 /// Behaviour of one reverse view.
 pub struct ReverseOptions {
     /// File IV derivation.
-    pub file_iv: FileIvMode,
+    pub file_iv: FileIv,
     /// Entries to hide.
     pub excludes: Excludes,
     /// The config to show at the root, if any.
@@ -110,6 +101,8 @@ pub struct ReverseTree {
     long_names: ProblemLog,
     /// Side entries of long names the kernel knows.
     sides: NodeTable<SideNode>,
+    /// Full names of short names listed lately.
+    short_cache: ShortCache,
 }
 
 impl ReverseTree {
@@ -132,6 +125,7 @@ impl ReverseTree {
             skipped: ProblemLog::default(),
             long_names: ProblemLog::default(),
             sides: NodeTable::new(SideNode::root()),
+            short_cache: ShortCache::default(),
         })
     }
 
@@ -220,7 +214,7 @@ impl ReverseTree {
     }
 
     /// Whether a source entry is hidden from the view.
-    fn hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
+    pub(super) fn is_hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
         st.st_dev != self.root_dev
             || (parent == ROOT_ID && plain == CONFIG_NAME)
             || self
@@ -306,11 +300,11 @@ impl ReverseTree {
             Ok(st) => (plain, st),
             // No such source entry: maybe a long name's short or side name.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match self.find_long(pfd.as_fd(), &dir_path, &plain)? {
+                match self.find_long(parent, pfd.as_fd(), &dir_path, &plain)? {
                     LongLookup::Short { full, st } => (full, st),
                     LongLookup::Side { full, st } => {
                         let rel = join(&dir_path, &full);
-                        if self.hidden(parent, &full, &st, &rel) {
+                        if self.is_hidden(parent, &full, &st, &rel) {
                             return Err(Errno::ENOENT);
                         }
                         return self.side_found(parent, &dir_path, &full, name_iv, &st);
@@ -320,7 +314,7 @@ impl ReverseTree {
             Err(e) => return Err(errno(e)),
         };
         let rel = join(&dir_path, &plain);
-        if self.hidden(parent, &plain, &st, &rel) {
+        if self.is_hidden(parent, &plain, &st, &rel) {
             return Err(Errno::ENOENT);
         }
         self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
@@ -385,7 +379,7 @@ impl ReverseTree {
         if !self.layout.has_header() {
             return Ok(0);
         }
-        let by_inode = self.opts.file_iv == FileIvMode::Inode
+        let by_inode = self.opts.file_iv == FileIv::Inode
             || (st.st_nlink > 1 && !self.vol.params().external_iv_chaining);
         if by_inode {
             return Ok(file_iv_from_inode(st.st_ino));

@@ -63,13 +63,14 @@ impl ReverseTree {
                 }
             };
             let rel = join(&dir_path, &e.name);
-            if self.hidden(id, &e.name, &st, &rel) {
+            if self.is_hidden(id, &e.name, &st, &rel) {
                 continue;
             }
             if !self.vol.name_fits(e.name.len()) {
                 let Some(ln) = self.show_long(&rel, &e.name, |n| taken.contains(n)) else {
                     continue;
                 };
+                self.short_cache.put(id, &ln.short, &e.name);
                 let (side, side_iv) = self.vol.encode_name(&ln.side, node.name_iv);
                 entries.push(Listed {
                     name: side.into(),

@@ -9,9 +9,10 @@
 //! A real source entry that has the short or the side name wins: the long
 //! entry is then left out and reported.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
@@ -61,6 +62,33 @@ impl TreeNode for SideNode {
     }
 }
 
+/// How many (directory, short name) -> full name answers are kept; past
+/// that the cache starts over (memory stays bounded).
+const SHORT_CACHE_MAX: usize = 16_384;
+
+/// Full names of short names seen in listings, so that a lookup (the
+/// kernel revalidates every second) need not list the directory again.
+#[derive(Default)]
+pub(super) struct ShortCache(Mutex<HashMap<DirName, Box<[u8]>>>);
+
+/// A directory's node id and a name in it.
+type DirName = (u64, Box<[u8]>);
+
+impl ShortCache {
+    fn get(&self, dir: u64, short: &[u8]) -> Option<Box<[u8]>> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(&(dir, short.into())).cloned()
+    }
+
+    pub(super) fn put(&self, dir: u64, short: &[u8], full: &[u8]) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.len() >= SHORT_CACHE_MAX {
+            g.clear();
+        }
+        g.insert((dir, short.into()), full.into());
+    }
+}
+
 /// What a name decoded in a lookup stands for, when no source entry has it.
 pub(super) enum LongLookup {
     /// The short name of the long entry `full`.
@@ -107,9 +135,11 @@ impl ReverseTree {
     }
 
     /// Resolves a decoded name that no source entry has: the short or side
-    /// name of a long entry in `dir` (`dir_path`), if one matches.
+    /// name of a long entry in directory `dir_id` (`dir`, `dir_path`), if
+    /// one matches.
     pub(super) fn find_long(
         &self,
+        dir_id: u64,
         dir: BorrowedFd,
         dir_path: &[u8],
         plain: &[u8],
@@ -119,14 +149,29 @@ impl ReverseTree {
             None if long::is_short(plain) => (plain, false),
             None => return Err(Errno::ENOENT),
         };
-        let prefix = &short[..short.len() - 1 - long::TAG_CHARS];
-        let names = source::list_dir(dir).map_err(errno)?;
-        let full = names
-            .into_iter()
-            .map(|e| e.name)
-            .find(|n| n.starts_with(prefix) && self.vol.is_short_name_of(short, n))
-            .ok_or(Errno::ENOENT)?;
-        let st = source::stat_at(dir, &full).map_err(errno)?;
+        let cached = self
+            .short_cache
+            .get(dir_id, short)
+            .and_then(|full| Some((source::stat_at(dir, &full).ok()?, full.into_vec())));
+        let (st, full) = match cached {
+            Some(hit) => hit,
+            None => {
+                // Cache every long name of the directory: lookups of its
+                // other short names then need no listing either.
+                let mut full = None;
+                for e in source::list_dir(dir).map_err(errno)? {
+                    let Some(ln) = self.vol.long_name(&e.name) else {
+                        continue;
+                    };
+                    self.short_cache.put(dir_id, &ln.short, &e.name);
+                    if ln.short == short {
+                        full = Some(e.name);
+                    }
+                }
+                let full = full.ok_or(Errno::ENOENT)?;
+                (source::stat_at(dir, &full).map_err(errno)?, full)
+            }
+        };
         let rel = join(dir_path, &full);
         let exists = |n: &[u8]| !matches!(source::stat_at(dir, n), Err(e) if e.kind() == io::ErrorKind::NotFound);
         self.show_long(&rel, &full, exists).ok_or(Errno::ENOENT)?;
