@@ -6,11 +6,16 @@
 
 pub mod configfile;
 pub mod daemon;
+pub mod escape;
 pub mod excludes;
 pub mod log;
+pub mod logfile;
 pub mod manager;
+pub mod mountpoint;
 pub mod mounts;
 pub mod password;
+pub mod probe;
+pub mod report;
 pub mod restore;
 pub mod shim;
 pub mod state;

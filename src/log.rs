@@ -2,7 +2,9 @@
 //! manager and the views, auth for the shim.
 //!
 //! [`init`] opens the local syslog socket; without one, messages go to
-//! stderr only. Nothing here panics or reports a failure: a message that
+//! stderr only, or, for a detached daemon, to the log file that
+//! [`set_fallback_file`] names. The socket is non-blocking: a syslogd that
+//! stopped reading costs a message, never a stuck daemon. Nothing here panics or reports a failure: a message that
 //! cannot be written is dropped. The logger below is the crate's only
 //! mutable `static` (style rule 7).
 #![forbid(unsafe_code)]
@@ -12,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use syslog::{Formatter3164, Logger, LoggerBackend};
+
+use crate::logfile::LogFile;
 
 /// The syslog facility.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,8 @@ struct State {
     syslog: Option<Syslog>,
     /// `None`: the system's usual sockets.
     socket: Option<PathBuf>,
+    /// Where messages go when there is no syslog.
+    file: Option<LogFile>,
 }
 
 impl State {
@@ -59,6 +65,7 @@ impl State {
             to_stderr: true,
             syslog: None,
             socket: None,
+            file: None,
         }
     }
 
@@ -82,6 +89,12 @@ impl State {
                     let _ = send(&mut fresh, level, &text);
                     *logger = fresh;
                 }
+            }
+        } else if self.file.is_some() {
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            let ident = format!("{now} {}[{}]", self.ident(), std::process::id());
+            if let Some(file) = &mut self.file {
+                let _ = file.append(&format_line(&ident, msg));
             }
         }
         if self.to_stderr {
@@ -110,10 +123,16 @@ fn send(logger: &mut Syslog, level: Level, text: &str) -> syslog::Result<()> {
 
 /// Connects to `socket`, or to the system's usual sockets (`/dev/log`, …).
 fn connect(formatter: Formatter3164, socket: Option<&Path>) -> Option<Syslog> {
-    match socket {
+    let logger = match socket {
         Some(path) => syslog::unix_custom(formatter, path).ok(),
         None => syslog::unix(formatter).ok(),
-    }
+    }?;
+    let nonblocking = match &logger.backend {
+        LoggerBackend::Unix(s) => s.set_nonblocking(true),
+        LoggerBackend::UnixStream(s) => s.get_ref().set_nonblocking(true),
+        _ => Ok(()),
+    };
+    nonblocking.ok().map(|()| logger)
 }
 
 fn formatter(ident: &str, facility: Facility) -> Formatter3164 {
@@ -139,6 +158,24 @@ fn init_at(ident: &str, facility: Facility, to_stderr: bool, socket: Option<&Pat
     state.to_stderr = to_stderr;
     state.syslog = syslog;
     state.socket = socket.map(Path::to_path_buf);
+}
+
+/// Sends messages to the log file at `path` (rotated, see [`LogFile`]) if
+/// there is no syslog; with syslog this does nothing. Returns the file
+/// used, if any. Errors opening it are returned (the caller reports them
+/// while it still has a stderr).
+pub fn set_fallback_file(path: &Path) -> std::io::Result<Option<PathBuf>> {
+    let mut state = state();
+    if state.syslog.is_some() {
+        return Ok(None);
+    }
+    state.file = Some(LogFile::open(path)?);
+    Ok(Some(path.to_path_buf()))
+}
+
+/// Whether messages reach syslog.
+pub fn syslog_connected() -> bool {
+    state().syslog.is_some()
 }
 
 /// Turns the stderr copy on or off (daemons turn it off after detaching).
@@ -212,6 +249,7 @@ mod tests {
             to_stderr: false,
             syslog: None,
             socket: None,
+            file: None,
         };
         state.emit(Level::Error, "nowhere to go");
     }
@@ -228,6 +266,7 @@ mod tests {
             to_stderr: false,
             syslog,
             socket: Some(path.clone()),
+            file: None,
         };
         state.emit(Level::Warn, "refused\nline");
         let mut buf = [0u8; 512];
@@ -242,6 +281,47 @@ mod tests {
         drop(server);
         state.emit(Level::Info, "lost");
         state.emit(Level::Error, "lost");
+    }
+
+    #[test]
+    fn without_syslog_lines_go_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.log");
+        let mut state = State {
+            ident: "encmount".to_string(),
+            to_stderr: false,
+            syslog: None,
+            socket: None,
+            file: Some(LogFile::open(&path).unwrap()),
+        };
+        state.emit(Level::Warn, "3 names were left out\nforged");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let tail = format!(
+            " encmount[{}]: 3 names were left out\\nforged\n",
+            std::process::id()
+        );
+        assert!(text.ends_with(&tail), "{text}");
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_full_syslog_socket_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        // A server that never reads: its queue fills up.
+        let _server = UnixDatagram::bind(&path).unwrap();
+        let syslog = connect(formatter("t", Facility::Daemon), Some(&path));
+        let mut state = State {
+            ident: "t".to_string(),
+            to_stderr: false,
+            syslog,
+            socket: Some(path.clone()),
+            file: None,
+        };
+        let big = "x".repeat(4000);
+        for _ in 0..2000 {
+            state.emit(Level::Info, &big);
+        }
     }
 
     #[test]

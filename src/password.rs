@@ -11,8 +11,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 use secrecy::{ExposeSecret, SecretSlice};
@@ -23,6 +25,10 @@ pub const MAX_PASSWORD_LEN: usize = 4096;
 
 /// The most output read from a password command before giving up.
 const MAX_COMMAND_OUTPUT: usize = 64 * 1024;
+
+/// How long a password command may run by default (design §6): a hung
+/// program must not block `up --all` or `check`.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The terminal the prompt uses.
 const TTY: &str = "/dev/tty";
@@ -63,6 +69,8 @@ pub enum PasswordSource {
         command: String,
         /// Exported to the command as `encfs_root`, as encfs does.
         root: Option<PathBuf>,
+        /// The command (its whole process group) is killed after this long.
+        timeout: Duration,
     },
     /// A prompt on `/dev/tty`, asked twice when `confirm` (init, new password).
     Prompt {
@@ -167,6 +175,17 @@ pub enum PasswordError {
         /// How it ended.
         status: ExitStatus,
     },
+    /// The password command did not finish in time; it was killed.
+    #[error(
+        "password command `{command}` did not finish within {}; it was killed",
+        humantime::format_duration(*timeout)
+    )]
+    CommandTimeout {
+        /// The command.
+        command: String,
+        /// The limit.
+        timeout: Duration,
+    },
     /// The password command printed more than 64 KiB; it was killed.
     #[error("password command `{command}` printed more than {max} bytes")]
     CommandOutputTooLong {
@@ -190,12 +209,17 @@ pub enum PasswordError {
 }
 
 /// Reads a password from `source`. `what` names what it unlocks in the
-/// prompt: "Password for {what}: " ("Password: " when empty).
+/// prompt: "Password for {what}: " ("Password: " when empty), or "New
+/// password for {what}: " when the prompt is confirmed (a new password).
 pub fn read_password(source: &PasswordSource, what: &str) -> Result<Password, PasswordError> {
     let bytes = match source {
         PasswordSource::File(path) => file_line(path, false)?,
         PasswordSource::Stdin => stdin_line()?,
-        PasswordSource::Command { command, root } => command_line(command, root.as_deref())?,
+        PasswordSource::Command {
+            command,
+            root,
+            timeout,
+        } => command_line(command, root.as_deref(), *timeout)?,
         PasswordSource::Prompt { confirm } => prompt(Path::new(TTY), what, *confirm)?,
     };
     into_password(bytes, source)
@@ -358,40 +382,55 @@ fn first_line(buf: &mut Zeroizing<Vec<u8>>) {
     }
 }
 
-fn command_line(command: &str, root: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
+fn command_line(
+    command: &str,
+    root: Option<&Path>,
+    timeout: Duration,
+) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
     let run_err = |cause| PasswordError::CommandRun {
         command: command.to_string(),
         cause,
     };
+    let deadline = Instant::now() + timeout;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::inherit())
+        // Its own process group, so a timeout kills whatever it started
+        // too (`sh -c 'sleep 1000'` may fork the sleep).
+        .process_group(0);
     if let Some(root) = root {
         cmd.env("encfs_root", root);
     }
     let mut child = cmd.spawn().map_err(run_err)?;
     let out = match child.stdout.take() {
-        Some(mut stdout) => read_bounded(&mut stdout, MAX_COMMAND_OUTPUT + 1),
+        Some(stdout) => read_until(stdout, MAX_COMMAND_OUTPUT + 1, deadline),
         None => Err(io::Error::other("no pipe to its stdout")),
     };
+    let timed_out = || PasswordError::CommandTimeout {
+        command: command.to_string(),
+        timeout,
+    };
     let out = match out {
-        Ok(out) if out.len() <= MAX_COMMAND_OUTPUT => out,
+        Ok(Some(out)) if out.len() <= MAX_COMMAND_OUTPUT => out,
         other => {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             return Err(match other {
                 Err(e) => run_err(e),
-                Ok(_) => PasswordError::CommandOutputTooLong {
+                Ok(None) => timed_out(),
+                Ok(Some(_)) => PasswordError::CommandOutputTooLong {
                     command: command.to_string(),
                     max: MAX_COMMAND_OUTPUT,
                 },
             });
         }
     };
-    let status = child.wait().map_err(run_err)?;
+    let Some(status) = wait_until(&mut child, deadline).map_err(run_err)? else {
+        kill_group(&mut child);
+        return Err(timed_out());
+    };
     if !status.success() {
         return Err(PasswordError::CommandFailed {
             command: command.to_string(),
@@ -409,6 +448,66 @@ fn command_line(command: &str, root: Option<&Path>) -> Result<Zeroizing<Vec<u8>>
     Ok(line)
 }
 
+/// Reads `r` to EOF or `limit` bytes, like [`read_bounded`], but gives up
+/// at `deadline` (`Ok(None)`).
+fn read_until(
+    r: impl Into<std::os::fd::OwnedFd>,
+    limit: usize,
+    deadline: Instant,
+) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut file = File::from(r.into());
+    let mut buf = Zeroizing::new(vec![0u8; limit]);
+    let mut n = 0;
+    while n < limit {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(Some(buf))
+}
+
+/// Waits for `child` until `deadline`; `None` if it is still running.
+fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills the command's process group and reaps the command.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Asks on the terminal at `tty` (`/dev/tty` outside tests).
 fn prompt(tty: &Path, what: &str, confirm: bool) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
     let tty = OpenOptions::new()
@@ -417,10 +516,11 @@ fn prompt(tty: &Path, what: &str, confirm: bool) -> Result<Zeroizing<Vec<u8>>, P
         .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(tty)
         .map_err(|_| PasswordError::NoTerminal)?;
-    let text = if what.is_empty() {
-        "Password: ".to_string()
-    } else {
-        format!("Password for {what}: ")
+    let text = match (what.is_empty(), confirm) {
+        (true, false) => "Password: ".to_string(),
+        (true, true) => "New password: ".to_string(),
+        (false, false) => format!("Password for {what}: "),
+        (false, true) => format!("New password for {what}: "),
     };
     let first = ask(&tty, &text)?;
     if confirm && !first.is_empty() {

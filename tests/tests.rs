@@ -20,6 +20,7 @@ mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod robust;
 mod shim_argv;
 mod shim_live;
 mod structure;

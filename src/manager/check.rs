@@ -62,6 +62,7 @@ pub fn check_view(view: &View, paths: &Paths) -> Vec<Finding> {
             &PasswordSource::Command {
                 command: c.clone(),
                 root: Some(view.source.clone()),
+                timeout: view.password_timeout,
             },
             "",
         ),
@@ -141,6 +142,7 @@ pub fn check_view(view: &View, paths: &Paths) -> Vec<Finding> {
                 view.mountpoint.display()
             ),
         ),
+        Health::Unresponsive { reason, .. } => say(true, format!("unresponsive: {reason}")),
         Health::Down | Health::Healthy { .. } => {}
     }
     out

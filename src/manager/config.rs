@@ -80,6 +80,10 @@ pub struct View {
     pub threads: Option<u16>,
     /// How per-file IVs are derived.
     pub file_iv: FileIv,
+    /// Mount even over a non-empty mountpoint (hiding what is there).
+    pub nonempty: bool,
+    /// How long `password_command` may run before it is killed.
+    pub password_timeout: Duration,
 }
 
 /// `password_file` or `password_command`.

@@ -4,8 +4,9 @@
 //! leaves a dead mount: "transport endpoint is not connected"). A stale
 //! view is cleaned with a lazy unmount and by removing its state files.
 //!
-//! The probe never touches the mount itself (a stat could hang on a
-//! stopped daemon); it reads mountinfo and `/proc`.
+//! A view whose daemon is alive is then asked for its statistics through
+//! the mount, by a forked child with a deadline ([`crate::probe`]): a
+//! stopped or stuck daemon is *unresponsive*, and the caller never hangs.
 
 use std::fs;
 use std::io;
@@ -18,6 +19,7 @@ use nix::mount::{MntFlags, umount2};
 
 use super::{ManagerError, Paths, View};
 use crate::mounts::{mount_entry, resolved};
+use crate::probe::Answer;
 
 /// The process name of a view daemon.
 const DAEMON_COMM: &str = "encmount";
@@ -34,6 +36,14 @@ pub enum Health {
         /// The daemon's pid.
         pid: u32,
     },
+    /// Our mount and a live daemon, but the daemon does not answer
+    /// (stopped, or stuck).
+    Unresponsive {
+        /// The daemon's pid.
+        pid: u32,
+        /// What the probe saw.
+        reason: String,
+    },
     /// Our mount, but its daemon is gone.
     Stale {
         /// Why it counts as stale.
@@ -47,11 +57,12 @@ pub enum Health {
 }
 
 impl Health {
-    /// The word `status` shows: healthy, stale, down or foreign.
+    /// The word `status` shows: healthy, unresponsive, stale, down or foreign.
     pub fn word(&self) -> &'static str {
         match self {
             Health::Down => "down",
             Health::Healthy { .. } => "healthy",
+            Health::Unresponsive { .. } => "unresponsive",
             Health::Stale { .. } => "stale",
             Health::Foreign { .. } => "foreign",
         }
@@ -70,7 +81,7 @@ pub fn probe(view: &View, paths: &Paths) -> Health {
         };
     }
     match read_pid(&paths.pid_file(&view.name)) {
-        Some(pid) if daemon_alive(pid) => Health::Healthy { pid },
+        Some(pid) if daemon_alive(pid) => ask_daemon(&mnt, pid),
         Some(pid) => Health::Stale {
             reason: format!(
                 "its daemon (pid {pid}) is gone; the mount is dead \
@@ -79,6 +90,34 @@ pub fn probe(view: &View, paths: &Paths) -> Health {
         },
         None => Health::Stale {
             reason: "no daemon is known for it (no pid file); the mount may be dead".into(),
+        },
+    }
+}
+
+/// Asks the live daemon `pid` through its mount `mnt` whether it serves.
+fn ask_daemon(mnt: &Path, pid: u32) -> Health {
+    match crate::probe::statfs_answers(mnt, crate::probe::DEFAULT_DEADLINE) {
+        Answer::Answered => Health::Healthy { pid },
+        Answer::NoAnswer => Health::Unresponsive {
+            pid,
+            reason: format!(
+                "its daemon (pid {pid}) did not answer within {}; it is stopped \
+                 or stuck (see its state in /proc/{pid}/status)",
+                humantime::format_duration(crate::probe::DEFAULT_DEADLINE)
+            ),
+        },
+        Answer::Failed(Errno::ENOTCONN) => Health::Stale {
+            reason: format!(
+                "its daemon (pid {pid}) no longer serves the mount (transport \
+                 endpoint is not connected)"
+            ),
+        },
+        Answer::Failed(e) => Health::Unresponsive {
+            pid,
+            reason: format!(
+                "its daemon (pid {pid}) answered with an error: {}",
+                e.desc()
+            ),
         },
     }
 }

@@ -165,7 +165,8 @@ pub fn down(view: &View, paths: &Paths, lazy: bool) -> Result<DownOutcome, Manag
             health::clean_stale(view, paths)?;
             return Ok(DownOutcome::CleanedStale);
         }
-        Health::Healthy { pid } => pid,
+        // A stopped daemon's mount unmounts all the same.
+        Health::Healthy { pid } | Health::Unresponsive { pid, .. } => pid,
     };
     let mnt = resolved(&view.mountpoint);
     match umount2(&mnt, MntFlags::UMOUNT_NOFOLLOW) {
@@ -237,6 +238,14 @@ enum Settled {
 fn settle(view: &View, paths: &Paths) -> Result<Settled, ManagerError> {
     match probe(view, paths) {
         Health::Healthy { pid } => Ok(Settled::Up(pid)),
+        Health::Unresponsive { reason, .. } => Err(ManagerError::View {
+            view: view.name.clone(),
+            message: format!(
+                "mounted but unresponsive: {reason}; bring it down with \
+                 `encmount down --lazy {}` and up again",
+                view.name
+            ),
+        }),
         Health::Foreign { fs_type } => Err(foreign(view, fs_type)),
         Health::Stale { reason } => {
             log::warn(&format!(
@@ -300,6 +309,12 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
     }
     create_dir(&paths.run_dir)?;
     create_dir(&view.mountpoint)?;
+    if !view.nonempty {
+        crate::mountpoint::ensure_empty(&view.mountpoint).map_err(|e| ManagerError::View {
+            view: view.name.clone(),
+            message: e.to_string(),
+        })?;
+    }
     gate::close(view, &yaml::load(&paths.yaml)?)
 }
 
@@ -329,6 +344,13 @@ pub fn mount_args(view: &View, paths: &Paths, foreground: bool) -> Vec<OsString>
         PasswordSpec::File(f) => opt("password-file", f.as_os_str()),
         PasswordSpec::Command(c) => opt("extpass", c.as_ref()),
     });
+    if let PasswordSpec::Command(_) = &view.password {
+        let t = humantime::format_duration(view.password_timeout).to_string();
+        a.push(opt("extpass-timeout", t.as_ref()));
+    }
+    if view.nonempty {
+        a.push("--nonempty".into());
+    }
     for r in &view.readers {
         a.push(opt("allow-user", r.uid.to_string().as_ref()));
     }
@@ -353,6 +375,7 @@ pub fn mount_args(view: &View, paths: &Paths, foreground: bool) -> Vec<OsString>
     }
     a.push(opt("pid-file", paths.pid_file(&view.name).as_os_str()));
     a.push(opt("state-file", paths.state_file(&view.name).as_os_str()));
+    a.push(opt("log-file", paths.log_file(&view.name).as_os_str()));
     a.push("--".into());
     a.push(view.source.clone().into());
     a.push(view.mountpoint.clone().into());

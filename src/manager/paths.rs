@@ -87,6 +87,11 @@ impl Paths {
         self.run_dir.join(format!("{view}.json"))
     }
 
+    /// Where the view daemon logs when there is no syslog.
+    pub fn log_file(&self, view: &str) -> PathBuf {
+        self.run_dir.join(format!("{view}.log"))
+    }
+
     /// The lock held while a view is checked and mounted.
     pub fn lock_file(&self, view: &str) -> PathBuf {
         self.run_dir.join(format!("{view}.lock"))

@@ -27,6 +27,7 @@ pub(super) struct RawDefaults {
     pub mount_root: Option<PathBuf>,
     pub readers: Option<Vec<String>>,
     pub idle_timeout: Option<String>,
+    pub password_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +49,9 @@ pub(super) struct RawView {
     pub threads: Option<u16>,
     #[serde(default, deserialize_with = "file_iv")]
     pub file_iv: Option<FileIv>,
+    #[serde(default)]
+    pub nonempty: bool,
+    pub password_timeout: Option<String>,
 }
 
 fn yes() -> bool {

@@ -7,7 +7,7 @@
 //! ```text
 //! { "version": 1, "config": "/etc/encmount/encmount.yaml", "views": [ {
 //!     "name": "documents",
-//!     "health": "healthy",      // healthy | stale | down | foreign
+//!     "health": "healthy",      // healthy | unresponsive | stale | down | foreign
 //!     "mounted": true,          // a fuse.encmount mount is at the mountpoint
 //!     "healthy": true,          // mounted and its daemon is alive
 //!     "reason": null,           // why it is stale or foreign, else null
@@ -99,6 +99,7 @@ pub fn view_status(view: &View, paths: &Paths) -> ViewStatus {
     let health = probe(view, paths);
     let (pid, reason) = match &health {
         Health::Healthy { pid } => (Some(*pid), None),
+        Health::Unresponsive { pid, reason } => (Some(*pid), Some(reason.clone())),
         Health::Stale { reason } => (None, Some(reason.clone())),
         Health::Foreign { fs_type } => (None, Some(format!("a {fs_type} mount is there"))),
         Health::Down => (None, None),
@@ -113,8 +114,11 @@ pub fn view_status(view: &View, paths: &Paths) -> ViewStatus {
     ViewStatus {
         name: view.name.clone(),
         health: health.word(),
-        mounted: matches!(health, Health::Healthy { .. } | Health::Stale { .. }),
-        healthy: pid.is_some(),
+        mounted: matches!(
+            health,
+            Health::Healthy { .. } | Health::Stale { .. } | Health::Unresponsive { .. }
+        ),
+        healthy: matches!(health, Health::Healthy { .. }),
         reason,
         pid,
         source: view.source.display().to_string(),

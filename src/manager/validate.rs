@@ -89,6 +89,7 @@ struct Defaults {
     mount_root: PathBuf,
     readers: Vec<Reader>,
     idle_timeout: Duration,
+    password_timeout: Duration,
 }
 
 /// Checks `raw` (parsed from `text`, read from `file`) and fills in defaults.
@@ -108,6 +109,10 @@ pub(super) fn resolve(file: &Path, text: &str, raw: RawFile) -> Result<ManagerCo
         idle_timeout: match d.idle_timeout {
             Some(s) => cx.duration(&s, &["defaults", "idle_timeout"], None)?,
             None => DEFAULT_IDLE_TIMEOUT,
+        },
+        password_timeout: match d.password_timeout {
+            Some(s) => cx.duration(&s, &["defaults", "password_timeout"], None)?,
+            None => crate::password::DEFAULT_COMMAND_TIMEOUT,
         },
         mount_root,
     };
@@ -211,6 +216,10 @@ fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, YamlErr
         Some(s) => cx.duration(s, &at("idle_timeout"), some)?,
         None => d.idle_timeout,
     };
+    let password_timeout = match &v.password_timeout {
+        Some(s) => cx.duration(s, &at("password_timeout"), some)?,
+        None => d.password_timeout,
+    };
     if let Some(t) = v.threads
         && !THREADS.contains(&t)
     {
@@ -237,6 +246,8 @@ fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, YamlErr
         idle_timeout,
         threads: v.threads,
         file_iv: v.file_iv.unwrap_or_default(),
+        nonempty: v.nonempty,
+        password_timeout,
     })
 }
 

@@ -21,8 +21,62 @@ fn cmd(command: &str, root: Option<&str>) -> Result<Password, PasswordError> {
     let source = PasswordSource::Command {
         command: command.to_string(),
         root: root.map(PathBuf::from),
+        timeout: DEFAULT_COMMAND_TIMEOUT,
     };
     read_password(&source, "x")
+}
+
+fn cmd_within(command: &str, timeout: Duration) -> Result<Password, PasswordError> {
+    let source = PasswordSource::Command {
+        command: command.to_string(),
+        root: None,
+        timeout,
+    };
+    read_password(&source, "x")
+}
+
+#[test]
+fn hung_command_times_out_and_its_group_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("sleep.pid");
+    // The shell forks the sleep (`&` then `wait`), so killing the shell
+    // alone would leave the sleep holding the pipe.
+    let command = format!("sleep 1000 & echo $! > {}; wait", pidfile.display());
+    let err = cmd_within(&command, Duration::from_millis(300))
+        .err()
+        .expect("a hung command must fail");
+    assert!(matches!(err, PasswordError::CommandTimeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("did not finish within 300ms"),
+        "{err}"
+    );
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    // Killed: gone, or at worst a zombie awaiting its (killed) parent's reaper.
+    for _ in 0..200 {
+        match std::fs::read_to_string(&stat) {
+            Err(_) => return,
+            Ok(s) if s.contains(") Z") => return,
+            Ok(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    panic!("the sleep started by the password command still runs");
+}
+
+#[test]
+fn command_that_prints_then_hangs_times_out() {
+    // The line is there, but the command never exits: still a timeout
+    // (a password command must end).
+    let err = cmd_within("echo pw; exec sleep 1000", Duration::from_millis(300))
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, PasswordError::CommandTimeout { .. }), "{err}");
+}
+
+#[test]
+fn quick_command_within_timeout() {
+    let pw = cmd_within("echo quick", Duration::from_secs(5)).unwrap();
+    assert_eq!(pw.expose(), b"quick");
 }
 
 #[test]
@@ -318,7 +372,8 @@ fn prompt_on_a_pty_hides_the_password_and_restores_echo() {
     let mut pty = Pty::new();
     assert!(pty.echo_is_on());
     let result = prompt_in_thread(&pty, true);
-    pty.wait_for("Password for /etc/x.encfs6.xml: ");
+    // A confirmed prompt asks for a new password, in one sane line.
+    pty.wait_for("New password for /etc/x.encfs6.xml: ");
     pty.type_text(b"s3cret\n");
     pty.wait_for("Verify password: ");
     pty.type_text(b"s3cret\n");
@@ -335,7 +390,7 @@ fn prompt_on_a_pty_hides_the_password_and_restores_echo() {
     assert!(pty.echo_is_on());
 
     let result = prompt_in_thread(&pty, true);
-    pty.wait_for("Password for");
+    pty.wait_for("New password for");
     pty.type_text(b"one\n");
     pty.wait_for("Verify password: ");
     pty.type_text(b"two\n");

@@ -39,6 +39,13 @@ impl Gate {
     pub fn admit(&self, uid: u32) -> bool {
         let ms = self.start.elapsed().as_millis() as u64;
         self.last_ms.fetch_max(ms, Ordering::Relaxed);
+        self.allows(uid)
+    }
+
+    /// Whether `uid` is admitted, without noting a request: for statfs,
+    /// which `df` and the manager's health probe send, and which must not
+    /// keep an on-demand view from idling out.
+    pub fn allows(&self, uid: u32) -> bool {
         uid == 0 || self.readers.contains(&uid)
     }
 

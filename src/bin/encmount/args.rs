@@ -2,6 +2,7 @@
 //! path, a password and an unlocked volume.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,13 +11,14 @@ use encmount::password::{self, Password, PasswordSource};
 use encmount::volume::{Config, Volume};
 
 /// Where the password comes from (at most one; default: ask on the tty).
-#[derive(Args, Debug, Clone, Default)]
-#[group(id = "password", multiple = false)]
+#[derive(Args, Debug, Clone)]
 pub struct PasswordArgs {
     /// Read the password from the first line of FILE
     #[arg(
         long,
         value_name = "FILE",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["stdinpass", "extpass"],
         long_help = "Read the password from the first line of FILE (the line \
             ends at the first newline; the newline is not part of the password). \
             FILE must not be readable by group or others (chmod 600)."
@@ -27,6 +29,7 @@ pub struct PasswordArgs {
     #[arg(
         short = 'S',
         long,
+        conflicts_with = "extpass",
         long_help = "Read the password as one line from standard input, as \
             `encfs --stdinpass` does. Only that line is consumed."
     )]
@@ -41,6 +44,19 @@ pub struct PasswordArgs {
             `encfs_root` holds the volume root, as with `encfs --extpass`."
     )]
     pub extpass: Option<String>,
+
+    /// Kill the --extpass COMMAND if it has not finished after DURATION
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = humantime::parse_duration,
+        long_help = "Kill the --extpass COMMAND (and every process it \
+            started) if it has not printed its line and exited after DURATION \
+            (default 30s; e.g. 500ms, 2m), and fail with a message naming \
+            it, so that a hung password program cannot hang the mount."
+    )]
+    pub extpass_timeout: Duration,
 }
 
 impl PasswordArgs {
@@ -55,6 +71,7 @@ impl PasswordArgs {
             PasswordSource::Command {
                 command: c.clone(),
                 root: root.map(Path::to_path_buf),
+                timeout: self.extpass_timeout,
             }
         } else {
             PasswordSource::Prompt { confirm }
@@ -75,6 +92,7 @@ pub struct ConfigArgs {
         short = 'c',
         long,
         value_name = "CONFIG",
+        allow_hyphen_values = true,
         long_help = "Use the volume config at CONFIG. Without it the config \
             is looked up as encfs does: $ENCFS6_CONFIG, else ROOT/.encfs6.xml, \
             then $ENCFS5_CONFIG, ROOT/.encfs5 and ROOT/.encfs4 (old formats \
@@ -101,7 +119,7 @@ impl ConfigArgs {
     /// Finds, parses and unlocks the config for `root`.
     pub fn open(&self, root: Option<&Path>, pw: &PasswordArgs) -> Result<Opened> {
         let (located, config) = self.load(root)?;
-        let what = format!("Password for {}: ", located.path.display());
+        let what = located.path.display().to_string();
         let password = pw.read(root, &what, false)?;
         let volume = configfile::unlock(&located.path, &config, password.expose())?;
         Ok(Opened {

@@ -208,7 +208,8 @@ fn main() -> ExitCode {
                 // Found after parsing (an option that needs another): exit 2.
                 usage.exit();
             }
-            eprintln!("encmount: {e:#}");
+            let line = encmount::report::error_line(e.as_ref());
+            encmount::report::print_error("encmount", &line);
             ExitCode::from(1)
         }
     }

@@ -121,7 +121,8 @@ pub struct StatusArgs {
         long,
         long_help = "Print one JSON object for scripts instead of a table: \
             {\"version\": 1, \"config\": FILE, \"views\": [...]}, each view with \
-            name, health (healthy|stale|down|foreign), mounted, healthy, \
+            name, health (healthy|unresponsive|stale|down|foreign), mounted, \
+            healthy, \
             reason, pid, source, mountpoint, readers, on_demand, \
             idle_timeout_secs, started, last_access, idle_secs, open_handles \
             and skipped_names (times in epoch seconds; null when unknown). \
@@ -156,15 +157,49 @@ fn selected<'a>(config: &'a ManagerConfig, which: &Which) -> Result<Vec<&'a View
 
 /// Runs `f` on each view, logging failures; fails if any did.
 fn each(views: &[&View], verb: &str, mut f: impl FnMut(&View) -> Result<()>) -> Result<()> {
+    let results: Vec<Result<()>> = views.iter().map(|v| f(v)).collect();
+    tally(views.len(), verb, results)
+}
+
+/// Runs `f` on every view at once, one thread each, so that a view that
+/// hangs (a password program, a source on a dead NFS server) holds up
+/// no other; failures are logged in the yaml's order.
+fn each_parallel(
+    views: &[&View],
+    verb: &str,
+    f: impl Fn(&View) -> Result<()> + Sync,
+) -> Result<()> {
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = views.iter().map(|v| s.spawn(|| f(v))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error: a thread panicked")))
+            })
+            .collect()
+    });
+    tally(views.len(), verb, results)
+}
+
+fn tally(total: usize, verb: &str, results: Vec<Result<()>>) -> Result<()> {
     let mut failed = 0;
-    for v in views {
-        if let Err(e) = f(v) {
-            log::error(&format!("{e:#}"));
+    for r in results {
+        if let Err(e) = r {
+            // `ensure_up` has logged a failed mount already (for every
+            // caller, the shim too): print each cause once.
+            let logged = matches!(
+                e.downcast_ref::<manager::ManagerError>(),
+                Some(manager::ManagerError::Mount { .. })
+            );
+            if !logged {
+                log::error(&encmount::report::error_line(e.as_ref()));
+            }
             failed += 1;
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} views could not be {verb}", views.len());
+        bail!("{failed} of {total} views could not be {verb}");
     }
     Ok(())
 }
@@ -184,7 +219,7 @@ pub fn up(a: &UpArgs) -> Result<()> {
     if a.which.all && !a.include_on_demand {
         views.retain(|v| !v.on_demand);
     }
-    each(&views, "brought up", |v| {
+    each_parallel(&views, "brought up", |v| {
         if let UpOutcome::AlreadyUp { pid } = manager::ensure_up(v, &paths)? {
             log::info(&format!("view {}: already up (pid {pid})", v.name));
         }
@@ -292,7 +327,10 @@ pub fn check(a: &CheckArgs) -> Result<()> {
         for f in &findings {
             if f.problem {
                 problems += 1;
-                eprintln!("encmount: view {}: {}", f.view, f.message);
+                encmount::report::print_error(
+                    "encmount",
+                    &format!("view {}: {}", f.view, f.message),
+                );
             } else {
                 outln!("view {}: note: {}", f.view, f.message)?;
             }

@@ -120,6 +120,20 @@ pub struct MountArgs {
     )]
     pub no_expose_config: bool,
 
+    /// Mount even if MOUNTPOINT is not empty (its contents are hidden)
+    #[arg(
+        long,
+        long_help = "Mount even if MOUNTPOINT is not empty. Without it a \
+            non-empty mountpoint is refused, as encfs and gocryptfs do: the \
+            view would hide what is there (and a backup of the mountpoint \
+            would silently change)."
+    )]
+    pub nonempty: bool,
+
+    /// Where a detached daemon logs when there is no syslog (for the manager)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub log_file: Option<PathBuf>,
+
     /// Write the daemon's pid to FILE while it runs (for the manager)
     #[arg(long, value_name = "FILE", hide = true)]
     pub pid_file: Option<PathBuf>,
@@ -129,8 +143,10 @@ pub struct MountArgs {
     pub state_file: Option<PathBuf>,
 
     /// The directory to show: plaintext with --reverse, else a cipher directory
+    #[arg(allow_hyphen_values = true)]
     pub source: PathBuf,
     /// Where to mount the view (an existing, empty directory)
+    #[arg(allow_hyphen_values = true)]
     pub mountpoint: PathBuf,
 }
 
@@ -190,6 +206,12 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         bail!("source {} is not a directory", a.source.display());
     }
     let mnt = vmount::check_mountpoint(&a.mountpoint)?;
+    if !a.nonempty {
+        encmount::mountpoint::ensure_empty(&mnt)?;
+    }
+    if !a.foreground {
+        fallback_log(a, &mnt);
+    }
     if !a.reverse {
         return mount_forward(a, &src, mnt);
     }
@@ -231,6 +253,58 @@ pub fn mount(a: &MountArgs) -> Result<()> {
     };
     let fs = ReverseFs::new(tree, setup.gate.clone(), setup.workers);
     run_view(fs, setup, a.foreground, what, on_exit)
+}
+
+/// Without syslog, a detached daemon's reports would be lost (its stderr
+/// is /dev/null): they go to `--log-file`, or to RUN_DIR/mnt-MOUNTPOINT.log.
+fn fallback_log(a: &MountArgs, mnt: &Path) {
+    if log::syslog_connected() {
+        return;
+    }
+    let path = match &a.log_file {
+        Some(p) => p.clone(),
+        None => match encmount::manager::Paths::from_env(None) {
+            Ok(paths) => paths.run_dir.join(log_name(mnt)),
+            Err(e) => {
+                log::warn(&format!(
+                    "no syslog, and no run directory for a log file: {e}"
+                ));
+                return;
+            }
+        },
+    };
+    if let Some(dir) = path.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir);
+    }
+    if let Err(e) = log::set_fallback_file(&path) {
+        log::warn(&format!(
+            "no syslog, and {e}; the daemon's reports are lost"
+        ));
+    }
+}
+
+/// `mnt-srv-encmount-docs.log` for /srv/encmount/docs.
+fn log_name(mnt: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut name = String::from("mnt");
+    for part in mnt.as_os_str().as_bytes().split(|&b| b == b'/') {
+        if part.is_empty() {
+            continue;
+        }
+        name.push('-');
+        for &b in part {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' => name.push(b as char),
+                _ => name.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+    }
+    name.push_str(".log");
+    name
 }
 
 /// A forward view: the cipher directory `src` shown decrypted (design §5).
@@ -298,9 +372,12 @@ fn open_or_create(a: &MountArgs, src: &Path) -> Result<(PathBuf, Volume)> {
                 .or_else(|| std::env::var_os("ENCFS6_CONFIG").map(PathBuf::from))
                 .unwrap_or_else(|| src.join(configfile::V6_NAME));
             let volume = create_config(&path, &a.volume, &a.password)?;
-            eprintln!(
-                "encmount: created {}; keep a copy of it and its password apart from the backups",
-                path.display()
+            encmount::report::print_error(
+                "encmount",
+                &format!(
+                    "created {}; keep a copy of it and its password apart from the backups",
+                    path.display()
+                ),
             );
             Ok((path, volume))
         }

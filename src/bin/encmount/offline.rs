@@ -11,6 +11,7 @@ use crate::out::out;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use encmount::configfile::{self, ConfigFileError, WriteMode};
+use encmount::escape::escape_name;
 use encmount::volume::kdf::{self, calibrate_iterations};
 use encmount::volume::{Config, Kdf, NameCodec, Params, Preset, Volume};
 
@@ -179,7 +180,7 @@ pub fn create_config(path: &Path, vargs: &VolumeArgs, pw: &PasswordArgs) -> Resu
         .into());
     }
     let params = vargs.params()?;
-    let what = format!("New password for {}: ", path.display());
+    let what = path.display().to_string();
     let password = pw.read(path.parent(), &what, true)?;
     let kdf = vargs.kdf()?;
     let mut rng_err = None;
@@ -199,6 +200,7 @@ pub struct InitArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// Where to write the config (a directory means DIR/.encfs6.xml)
+    #[arg(allow_hyphen_values = true)]
     pub config: PathBuf,
 }
 
@@ -213,9 +215,11 @@ pub fn init(a: &InitArgs) -> Result<()> {
         path: path.clone(),
         format: encmount::volume::ConfigFormat::V6,
     })?;
-    eprintln!("encmount: created {}", path.display());
-    eprint!("{}", describe(&path, &config));
-    eprintln!(
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "encmount: created {}", path.display());
+    let _ = write!(err, "{}", describe(&path, &config));
+    let _ = writeln!(
+        err,
         "encmount: keep a copy of this config and its password apart from the \
          backups; without both, the backups cannot be decrypted."
     );
@@ -225,6 +229,7 @@ pub fn init(a: &InitArgs) -> Result<()> {
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     /// A config file, or a volume root to look up as encfs does
+    #[arg(allow_hyphen_values = true)]
     pub config: PathBuf,
 }
 
@@ -304,7 +309,12 @@ pub struct PasswdArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// Read the new password from the first line of FILE
-    #[arg(long, value_name = "FILE", group = "new_password")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "new_password",
+        allow_hyphen_values = true
+    )]
     pub new_password_file: Option<PathBuf>,
     /// Read the new password as one line from standard input (after the old one, if --stdinpass)
     #[arg(long, group = "new_password")]
@@ -319,6 +329,7 @@ pub struct PasswdArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1000..))]
     pub kdf_iterations: Option<u32>,
     /// The config file, or a volume root holding .encfs6.xml
+    #[arg(allow_hyphen_values = true)]
     pub config: PathBuf,
 }
 
@@ -345,8 +356,9 @@ pub fn passwd(a: &PasswdArgs) -> Result<()> {
         password_file: a.new_password_file.clone(),
         stdinpass: a.new_stdinpass,
         extpass: a.new_extpass.clone(),
+        extpass_timeout: a.password.extpass_timeout,
     };
-    let what = format!("New password for {}: ", opened.path.display());
+    let what = opened.path.display().to_string();
     let new_password = new.read(opened.path.parent(), &what, true)?;
     let default_ms = match &opened.config.kdf {
         Kdf::Pbkdf2 { desired_ms, .. } => *desired_ms,
@@ -358,7 +370,10 @@ pub fn passwd(a: &PasswdArgs) -> Result<()> {
         .to_config(&opened.config.creator, new_password.expose(), kdf)?;
     config.creator = opened.config.creator.clone();
     configfile::write(&opened.path, &config, WriteMode::Replace)?;
-    eprintln!("encmount: password of {} changed", opened.path.display());
+    encmount::report::print_error(
+        "encmount",
+        &format!("password of {} changed", opened.path.display()),
+    );
     Ok(())
 }
 
@@ -369,10 +384,29 @@ pub struct CodecArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// The volume root (where .encfs6.xml is looked up; default: current directory)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub root: Option<PathBuf>,
+    /// Separate paths by NUL, not newline, on standard input and output, unescaped
+    #[arg(
+        short = '0',
+        long = "null",
+        long_help = "Separate the paths by NUL bytes instead of newlines, on \
+            standard input and on standard output, and print names exactly as \
+            they are. Without it, each output path is one line, with control \
+            characters, backslashes and bytes that are not UTF-8 escaped \
+            (\\n, \\t, \\\\, \\xNN), so that a name holding a newline or \
+            an escape sequence cannot break lines or the terminal."
+    )]
+    pub null: bool,
     /// Paths relative to the volume root (default: one per line on standard input)
-    #[arg(value_name = "PATH")]
+    #[arg(
+        value_name = "PATH",
+        allow_hyphen_values = true,
+        long_help = "Paths relative to the volume root (default: read from \
+            standard input, one per line, or NUL-separated with -0). A path \
+            may begin with `-` (cipher names do): it is still a path, unless \
+            it is one of the options above."
+    )]
     pub paths: Vec<PathBuf>,
 }
 
@@ -386,8 +420,9 @@ pub fn codec(a: &CodecArgs, encode: bool) -> Result<()> {
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
+    let sep = if a.null { b'\0' } else { b'\n' };
     if a.paths.is_empty() {
-        for line in io::stdin().lock().split(b'\n') {
+        for line in io::stdin().lock().split(sep) {
             paths.push(line?);
         }
     }
@@ -406,15 +441,23 @@ pub fn codec(a: &CodecArgs, encode: bool) -> Result<()> {
             vol.decode_path(&p).map(|(d, _)| d)
         };
         match result {
-            Ok(text) => {
+            Ok(text) if a.null => {
                 out.write_all(&text)?;
+                out.write_all(b"\0")?;
+            }
+            Ok(text) => {
+                out.write_all(&escape_name(&text))?;
                 out.write_all(b"\n")?;
             }
             Err(e) => {
                 failed += 1;
-                eprintln!(
-                    "encmount: cannot decode {}: {e}",
-                    String::from_utf8_lossy(&p)
+                encmount::report::print_error(
+                    "encmount",
+                    &format!(
+                        "cannot {} {}: {e}",
+                        if encode { "encode" } else { "decode" },
+                        String::from_utf8_lossy(&escape_name(&p))
+                    ),
                 );
             }
         }

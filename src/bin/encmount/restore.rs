@@ -166,7 +166,7 @@ pub struct RestoreArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// [CIPHERDIR] DEST [PATH…]: PATHs are plaintext paths or gitignore-style patterns
-    #[arg(value_name = "ARGS", required = true, num_args = 1..)]
+    #[arg(value_name = "ARGS", required = true, num_args = 1.., allow_hyphen_values = true)]
     pub args: Vec<PathBuf>,
 }
 
@@ -207,7 +207,7 @@ pub struct VerifyArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// [CIPHERDIR] [PATH…]: the cipher directory (unless --tar/--zip), then what to check
-    #[arg(value_name = "ARGS")]
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
     pub args: Vec<PathBuf>,
 }
 
@@ -242,7 +242,7 @@ pub struct LsArgs {
     #[arg(long, conflicts_with = "long")]
     pub json: bool,
     /// [CIPHERDIR] [PATH…]: the cipher directory (unless --tar/--zip), then what to list
-    #[arg(value_name = "ARGS")]
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
     pub args: Vec<PathBuf>,
 }
 
@@ -266,7 +266,7 @@ pub fn ls(a: &LsArgs) -> Result<()> {
     })?;
     out.flush()?;
     for p in &report.problems {
-        eprintln!("encmount: {p}");
+        encmount::report::print_error("encmount", &p.to_string());
     }
     if !report.problems.is_empty() {
         bail!(
@@ -293,8 +293,10 @@ pub struct CatArgs {
     )]
     pub strict: bool,
     /// The cipher directory (volume root)
+    #[arg(allow_hyphen_values = true)]
     pub root: PathBuf,
     /// The file's cipher path, relative to ROOT (a plaintext path works too)
+    #[arg(allow_hyphen_values = true)]
     pub path: PathBuf,
 }
 
@@ -345,9 +347,10 @@ pub fn cat(a: &CatArgs) -> Result<()> {
 
 fn summarize(verb: &str, r: &Report, dest: Option<&Path>) -> Result<()> {
     for p in &r.problems {
-        eprintln!("encmount: {p}");
+        encmount::report::print_error("encmount", &p.to_string());
     }
-    eprintln!(
+    let _ = writeln!(
+        io::stderr().lock(),
         "encmount: {verb} {} files ({:.1} MiB), {} directories, {} symlinks, {} special files, {} hard links{} in {:.1} s{}, {} problems",
         r.files,
         r.bytes as f64 / 1048576.0,
