@@ -401,7 +401,7 @@ fn a_killed_daemon_is_cleaned_and_remounted() {
 fn racing_callers_get_one_mount_and_all_succeed() {
     let fx = Fx::new();
     // Threads calling the library, as concurrent encmount-rsync sessions would.
-    let config = manager::config::load(&fx.yaml).unwrap();
+    let config = manager::yaml::load(&fx.yaml).unwrap();
     let view = config.view("media").unwrap();
     let paths = fx.paths();
     let outcomes: Vec<UpOutcome> = thread::scope(|s| {
@@ -471,7 +471,10 @@ fn an_idle_on_demand_view_unmounts_but_not_while_a_file_is_open() {
     let start = Instant::now();
     wait_unmounted(&fx.mnt("media"), Duration::from_secs(10));
     eprintln!("unmounted {:?} after the file was closed", start.elapsed());
-    wait_for("the daemon to exit", Duration::from_secs(5), || !alive(pid));
+    // A generous bound: the machine may be loaded (no timing assertion).
+    wait_for("the daemon to exit", Duration::from_secs(30), || {
+        !alive(pid)
+    });
     assert!(!fx.run_dir.join("media.pid").exists());
     assert_eq!(fx.view_status("media")["health"], "down");
     // And it comes back on demand.

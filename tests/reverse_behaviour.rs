@@ -489,7 +489,8 @@ fn an_idle_view_unmounts_itself_but_not_while_a_file_is_open() {
         "unmounted {after:?} after the close"
     );
     assert!(
-        rview::wait_gone(view.pid, Duration::from_secs(5)),
+        // A generous bound: the machine may be loaded (no timing assertion).
+        rview::wait_gone(view.pid, Duration::from_secs(30)),
         "the daemon is still running"
     );
     drop(view);

@@ -20,5 +20,6 @@ mod reverse_safety;
 mod reverse_view;
 mod shim_argv;
 mod shim_live;
+mod structure;
 mod toolkit_selftest;
 mod vectors;

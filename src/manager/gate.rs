@@ -11,13 +11,13 @@ use std::path::Path;
 
 use exacl::{AclEntry, Perm};
 
-use super::{Config, ManagerError, View};
+use super::{ManagerConfig, ManagerError, View};
 
 /// Closes the mount root for everyone but root and the readers of the
 /// views below it, when `view` mounts directly in it. A mountpoint
 /// elsewhere (`mountpoint:` in the yaml) is left alone: its parent may be
 /// a directory like /mnt or /home that others need.
-pub fn close(view: &View, config: &Config) -> Result<(), ManagerError> {
+pub fn close(view: &View, config: &ManagerConfig) -> Result<(), ManagerError> {
     let root = config.mount_root.as_path();
     if view.mountpoint.parent() != Some(root) {
         return Ok(());

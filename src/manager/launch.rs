@@ -16,14 +16,15 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{MntFlags, umount2};
 
-use super::config::{FileIv, PasswordSpec};
+use super::config::PasswordSpec;
 use super::health::{self, Health, probe};
 use super::paths::create_dir;
 use super::{ManagerError, Paths, View};
-use super::{config, gate};
+use super::{gate, yaml};
 use crate::log;
 use crate::mounts::resolved;
 use crate::password::check_password_file;
+use crate::volume::FileIv;
 
 /// How long a daemon may take to exit after its mount went away.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
@@ -299,7 +300,7 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
     }
     create_dir(&paths.run_dir)?;
     create_dir(&view.mountpoint)?;
-    gate::close(view, &config::load(&paths.yaml)?)
+    gate::close(view, &yaml::load(&paths.yaml)?)
 }
 
 /// `encmount mount --reverse …` for `view`.

@@ -30,7 +30,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::health::{Health, probe};
-use super::{Config, Paths, View};
+use super::{ManagerConfig, Paths, View};
 use crate::state::{epoch_secs, read_state};
 
 /// The JSON format version.
@@ -86,7 +86,7 @@ pub struct ViewStatus {
 }
 
 /// The status of `views` of `config`.
-pub fn report(config: &Config, views: &[&View], paths: &Paths) -> StatusReport {
+pub fn report(config: &ManagerConfig, views: &[&View], paths: &Paths) -> StatusReport {
     StatusReport {
         version: VERSION,
         config: config.file.display().to_string(),

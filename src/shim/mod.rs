@@ -16,6 +16,7 @@ pub mod paths;
 pub mod policy;
 pub mod privs;
 pub mod protect;
+mod refusal;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -27,12 +28,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::log;
-use crate::manager::{Paths, config, ensure_up};
+use crate::manager::{Paths, ensure_up, yaml};
 use audit::Decision;
 
-/// Why a request is refused: one line for the caller and the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal(pub String);
+pub use refusal::Refusal;
 
 /// stdin read with read(2) itself: std's `Stdin` buffers, and a buffer
 /// would swallow protocol bytes meant for rsync.
@@ -57,6 +56,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn attempt(args: &[Vec<u8>], decision: &mut Decision) -> Result<Infallible, Refusal> {
+    // The cluster as given, so even a refused parse names it in the log.
+    decision.cluster = args.get(2).map(|c| paths::show(c));
     let caller = privs::caller(|k| std::env::var_os(k))?;
     decision.caller(&caller);
     let req = parse(args, &mut RawStdin)?;
@@ -83,7 +84,7 @@ fn run(
 ) -> Result<Infallible, Refusal> {
     let fail = |e: &dyn std::fmt::Display| Refusal(e.to_string());
     let paths = Paths::system().map_err(|e| fail(&e))?;
-    let cfg = config::load(&paths.yaml).map_err(|e| fail(&e))?;
+    let cfg = yaml::load(&paths.yaml).map_err(|e| fail(&e))?;
     let view = paths::view_of(&req.paths, &cfg.views)?;
     decision.view = Some(view.name.clone());
     if !view.readers.iter().any(|r| r.uid == caller.uid) {

@@ -13,6 +13,42 @@ use sha2::Sha256;
 
 use super::key::KeyMaterial;
 
+/// How a reverse view derives per-file IVs (design §3). One type for the
+/// yaml's `file_iv:`, the `--file-iv` option and the view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FileIv {
+    /// From the relative plaintext path: stable across copies and restores
+    /// (encmount's default).
+    #[default]
+    Path,
+    /// From the inode number, exactly as stock `encfs --reverse`.
+    Inode,
+}
+
+impl FileIv {
+    /// Each setting with its name in the yaml and on the command line.
+    pub const CHOICES: [(&'static str, FileIv); 2] =
+        [("path", FileIv::Path), ("inode", FileIv::Inode)];
+    /// The names of [`FileIv::CHOICES`].
+    pub const NAMES: [&'static str; 2] = ["path", "inode"];
+
+    /// The setting called `name`.
+    pub fn from_name(name: &str) -> Option<FileIv> {
+        Self::CHOICES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, iv)| iv)
+    }
+
+    /// The name of this setting.
+    pub fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|&&(_, iv)| iv == self)
+            .map_or("path", |(n, _)| n)
+    }
+}
+
 const FILE_IV_LABEL: &[u8] = b"encmount file-iv v1";
 const MAC_RAND_LABEL: &[u8] = b"encmount mac-rand v1";
 const VIEW_INO_LABEL: &[u8] = b"encmount view-ino v1";
@@ -106,6 +142,16 @@ fn nonzero(v: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_iv_names_round_trip() {
+        for (i, (name, iv)) in FileIv::CHOICES.into_iter().enumerate() {
+            assert_eq!(FileIv::NAMES[i], name);
+            assert_eq!(FileIv::from_name(name), Some(iv));
+            assert_eq!(iv.name(), name);
+        }
+        assert_eq!(FileIv::from_name("random"), None);
+    }
 
     #[test]
     fn inode_iv_matches_format_kat() {

@@ -10,6 +10,7 @@ pub mod cipher;
 pub mod config;
 pub mod content;
 pub mod derive;
+mod error;
 pub mod kdf;
 pub mod key;
 pub mod names;
@@ -18,48 +19,13 @@ pub use config::{Config, ConfigFormat, Kdf, Params, Preset};
 pub use content::{
     CipherOff, CipherSize, DecryptPlan, FileCodec, Layout, PlainOff, PlainSize, ReadPlan,
 };
+pub use derive::FileIv;
+pub use error::Error;
 pub use key::KeyMaterial;
 pub use names::{NameCodec, NameScheme};
 
 use cipher::{Cipher, IvScheme};
 use derive::Deriver;
-
-/// Everything that can go wrong in the volume layer. Crypto failures stay
-/// coarse on purpose.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Error {
-    /// The config file is malformed.
-    #[error("corrupt config: {0}")]
-    Config(String),
-    /// A well-formed config that encmount does not support.
-    #[error("unsupported {0}")]
-    Unsupported(String),
-    /// Parameters out of range.
-    #[error("invalid parameters: {0}")]
-    InvalidParams(String),
-    /// The key checksum did not match (format §3.3).
-    #[error("wrong password")]
-    WrongPassword,
-    /// Zero-length passwords are refused, as encfs does.
-    #[error("empty password")]
-    EmptyPassword,
-    /// An encrypted name that does not decode.
-    #[error("undecodable name ({0})")]
-    BadName(&'static str),
-    /// A file header that decodes to the invalid IV 0.
-    #[error("bad file header")]
-    BadHeader,
-    /// A block whose MAC does not match its contents (format §7.3).
-    #[error("MAC mismatch in block {block}")]
-    MacMismatch {
-        /// Index of the bad block.
-        block: u64,
-    },
-    /// Ciphertext that cannot be complete.
-    #[error("truncated ciphertext: {0}")]
-    Truncated(&'static str),
-}
 
 /// A volume with its key loaded: encodes and decodes names, links and file
 /// contents.

@@ -12,7 +12,7 @@ use encmount::log;
 use encmount::manager::check::check_view;
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
-use encmount::manager::{self, Config, DownOutcome, Paths, UpOutcome, View};
+use encmount::manager::{self, DownOutcome, ManagerConfig, Paths, UpOutcome, View};
 use encmount::state::epoch_secs;
 
 /// `-c FILE`: the manager's yaml.
@@ -143,13 +143,13 @@ pub struct CheckArgs {
     pub names: Vec<String>,
 }
 
-fn load(yaml: &YamlArg) -> Result<(Paths, Config)> {
+fn load(yaml: &YamlArg) -> Result<(Paths, ManagerConfig)> {
     let paths = Paths::from_env(yaml.config.as_deref())?;
-    let config = manager::config::load(&paths.yaml)?;
+    let config = manager::yaml::load(&paths.yaml)?;
     Ok((paths, config))
 }
 
-fn selected<'a>(config: &'a Config, which: &Which) -> Result<Vec<&'a View>> {
+fn selected<'a>(config: &'a ManagerConfig, which: &Which) -> Result<Vec<&'a View>> {
     Ok(config.select(if which.all { &[] } else { &which.names })?)
 }
 

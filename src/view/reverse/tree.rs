@@ -22,7 +22,7 @@ use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
-use crate::volume::{CipherOff, Layout, PlainSize, Volume};
+use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 
 mod listing;
 mod long;
@@ -39,15 +39,6 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How the per-file IV of a reverse view is derived (design §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileIvMode {
-    /// From the relative plaintext path (encmount's default).
-    Path,
-    /// From the inode number, as stock `encfs --reverse` does.
-    Inode,
-}
-
 /// The volume config shown read-only at the view root.
 #[derive(Clone, Debug)]
 pub struct ExposedConfig {
@@ -60,7 +51,7 @@ pub struct ExposedConfig {
 /// Behaviour of one reverse view.
 pub struct ReverseOptions {
     /// File IV derivation.
-    pub file_iv: FileIvMode,
+    pub file_iv: FileIv,
     /// Entries to hide.
     pub excludes: Excludes,
     /// The config to show at the root, if any.
@@ -220,7 +211,7 @@ impl ReverseTree {
     }
 
     /// Whether a source entry is hidden from the view.
-    fn hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
+    pub(super) fn is_hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
         st.st_dev != self.root_dev
             || (parent == ROOT_ID && plain == CONFIG_NAME)
             || self
@@ -310,7 +301,7 @@ impl ReverseTree {
                     LongLookup::Short { full, st } => (full, st),
                     LongLookup::Side { full, st } => {
                         let rel = join(&dir_path, &full);
-                        if self.hidden(parent, &full, &st, &rel) {
+                        if self.is_hidden(parent, &full, &st, &rel) {
                             return Err(Errno::ENOENT);
                         }
                         return self.side_found(parent, &dir_path, &full, name_iv, &st);
@@ -320,7 +311,7 @@ impl ReverseTree {
             Err(e) => return Err(errno(e)),
         };
         let rel = join(&dir_path, &plain);
-        if self.hidden(parent, &plain, &st, &rel) {
+        if self.is_hidden(parent, &plain, &st, &rel) {
             return Err(Errno::ENOENT);
         }
         self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
@@ -385,7 +376,7 @@ impl ReverseTree {
         if !self.layout.has_header() {
             return Ok(0);
         }
-        let by_inode = self.opts.file_iv == FileIvMode::Inode
+        let by_inode = self.opts.file_iv == FileIv::Inode
             || (st.st_nlink > 1 && !self.vol.params().external_iv_chaining);
         if by_inode {
             return Ok(file_iv_from_inode(st.st_ino));

@@ -63,7 +63,7 @@ impl ReverseTree {
                 }
             };
             let rel = join(&dir_path, &e.name);
-            if self.hidden(id, &e.name, &st, &rel) {
+            if self.is_hidden(id, &e.name, &st, &rel) {
                 continue;
             }
             if !self.vol.name_fits(e.name.len()) {
