@@ -5,8 +5,8 @@
 //! The result is canonical: long options as `--name=value`, so what rsync
 //! finally sees is exactly what was checked.
 
-use super::Refusal;
 use super::policy::{self, Rule};
+use super::refusal::Refusal;
 
 /// The most paths one pull may name.
 const MAX_PATHS: usize = 256;

@@ -10,7 +10,7 @@ use landlock::{
     path_beneath_rules,
 };
 
-use super::Refusal;
+use super::refusal::Refusal;
 
 /// The newest ABI we ask for; older kernels get what they support.
 const ABI_WANTED: ABI = ABI::V5;

@@ -56,6 +56,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn attempt(args: &[Vec<u8>], decision: &mut Decision) -> Result<Infallible, Refusal> {
+    // The cluster as given, so even a refused parse names it in the log.
+    decision.cluster = args.get(2).map(|c| paths::show(c));
     let caller = privs::caller(|k| std::env::var_os(k))?;
     decision.caller(&caller);
     let req = parse(args, &mut RawStdin)?;

@@ -14,7 +14,7 @@ use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
 use nix::sys::stat::{Mode, fstat};
 use nix::sys::statfs::{FUSE_SUPER_MAGIC, fstatfs};
 
-use super::Refusal;
+use super::refusal::Refusal;
 use crate::manager::View;
 use crate::mounts::{FS_TYPE, mount_entry, resolved};
 

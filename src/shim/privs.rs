@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use caps::CapSet;
 use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 
-use super::Refusal;
+use super::refusal::Refusal;
 use crate::manager::config::IoClass;
 
 /// The invoking user, from sudo's variables.

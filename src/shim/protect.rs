@@ -6,7 +6,7 @@
 
 use std::io::{ErrorKind, Read};
 
-use super::Refusal;
+use super::refusal::Refusal;
 
 /// The largest list read, terminator included.
 pub const MAX_BYTES: usize = 64 * 1024;
