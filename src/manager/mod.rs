@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod config;
+pub mod deploy;
 pub mod health;
 pub mod launch;
 mod locate;

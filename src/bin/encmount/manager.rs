@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use encmount::log;
 use encmount::manager::check::check_view;
+use encmount::manager::deploy::{Deployment, check_deployment};
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
 use encmount::manager::{self, Config, DownOutcome, Paths, UpOutcome, View};
@@ -141,6 +142,20 @@ pub struct CheckArgs {
             The whole yaml is always validated."
     )]
     pub names: Vec<String>,
+
+    /// Check only the yaml and the views, not the deployment
+    #[arg(
+        long,
+        long_help = "Check only the yaml and the views. Without it, check \
+            also checks the deployment: the sudoers drop-in \
+            (/etc/sudoers.d/encmount: present, 0440, valid, naming the shim \
+            next to this encmount), the shim and its directories (root-owned, \
+            not writable by others), the yaml's rsync (--confine-root), each \
+            mount root (root-owned, 0700 or 0710, ACL user:READER:--x per \
+            reader) and, where AppArmor is enabled, that both profiles are \
+            loaded."
+    )]
+    pub views_only: bool,
 }
 
 fn load(yaml: &YamlArg) -> Result<(Paths, Config)> {
@@ -298,6 +313,20 @@ pub fn check(a: &CheckArgs) -> Result<()> {
         }
         if !findings.iter().any(|f| f.problem) {
             println!("view {}: ok", v.name);
+        }
+    }
+    if !a.views_only {
+        let findings = check_deployment(&config, &Deployment::system(&paths));
+        for f in &findings {
+            if f.problem {
+                problems += 1;
+                eprintln!("encmount: deployment: {}", f.message);
+            } else {
+                println!("deployment: note: {}", f.message);
+            }
+        }
+        if !findings.iter().any(|f| f.problem) {
+            println!("deployment: ok");
         }
     }
     if problems > 0 {
