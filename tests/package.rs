@@ -8,8 +8,6 @@
 //! package installed. `.ci/run` builds and installs it, then runs them with
 //! `--ignored`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

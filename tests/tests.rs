@@ -11,6 +11,7 @@ mod forward_view;
 mod manager;
 mod manager_config;
 mod offline_interop;
+mod package;
 mod reverse_access;
 mod reverse_behaviour;
 mod reverse_rsync;
