@@ -60,7 +60,11 @@ fn apparmor_profiles_parse_with_their_tunables() {
         );
         let text = fs::read_to_string(&p).unwrap();
         assert!(text.contains("abi <abi/3.0>,"), "{}", p.display());
-        assert!(text.contains("include <tunables/encmount>"), "{}", p.display());
+        assert!(
+            text.contains("include <tunables/encmount>"),
+            "{}",
+            p.display()
+        );
         let local = format!(
             "include if exists <local/{}>",
             p.file_name().unwrap().to_string_lossy()
@@ -116,7 +120,10 @@ fn apparmor_rsync_runs_stacked_under_the_shim_profile() {
         .args(["-I", "/etc/apparmor.d"])
         .arg(repo().join("apparmor/usr.bin.encmount-rsync")));
     let policy = String::from_utf8_lossy(&out.stdout);
-    assert!(policy.contains("encmount-rsync//&rsync"), "no stacked transition");
+    assert!(
+        policy.contains("encmount-rsync//&rsync"),
+        "no stacked transition"
+    );
     let text = fs::read_to_string(repo().join("apparmor/usr.bin.encmount-rsync")).unwrap();
     let child = &text[text.find("profile rsync {").unwrap()..];
     // The rsync child writes nothing by path but /dev/null.
@@ -138,8 +145,9 @@ fn sudoers_dropin_passes_visudo() {
     run(Command::new("visudo").arg("-cf").arg(&file));
     let text = fs::read_to_string(&file).unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("backuppc ALL=(root) NOPASSWD: ")
-            && l.ends_with("/usr/bin/encmount-rsync --server --sender *")),
+        text.lines()
+            .any(|l| l.starts_with("backuppc ALL=(root) NOPASSWD: ")
+                && l.ends_with("/usr/bin/encmount-rsync --server --sender *")),
         "{text}"
     );
 }
@@ -155,11 +163,12 @@ fn man_pages() -> Vec<PathBuf> {
     pages
 }
 
-/// Checks that `page` is a well-formed man page: groff renders it without
-/// a warning and lexgrog (what mandb runs) finds its NAME section.
+/// Checks that `page` is a well-formed man page: groff renders it (UTF-8
+/// input through preconv, as man does) without a warning, and lexgrog
+/// (what mandb runs) finds its NAME section.
 fn assert_valid_man_page(page: &Path) {
     let out = run(Command::new("groff")
-        .args(["-man", "-ww", "-z", "-Tutf8"])
+        .args(["-k", "-man", "-ww", "-z", "-Tutf8"])
         .arg(page));
     assert!(
         out.stderr.is_empty(),
@@ -185,12 +194,114 @@ fn man_pages_are_well_formed() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for want in ["encmount.8", "encmount-rsync.8", "encmount-up.8", "encmount-check.8"] {
+    for want in [
+        "encmount.8",
+        "encmount-rsync.8",
+        "encmount-up.8",
+        "encmount-check.8",
+    ] {
         assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
     }
     for p in &pages {
         assert_valid_man_page(p);
     }
+}
+
+/// Reads every file below `dir` (relative path -> bytes).
+fn read_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The committed man pages and completion are what the clap definitions
+/// generate now. `ENCMOUNT_BLESS=1` rewrites them instead.
+#[test]
+fn generated_man_pages_and_completion_are_current() {
+    let t = tempdir();
+    run(Command::new(encmount_bin())
+        .arg("generate-docs")
+        .arg(t.path()));
+    let generated = read_tree(t.path());
+    assert!(generated.contains_key(Path::new("man/encmount.8")));
+    assert!(generated.contains_key(Path::new("completion/encmount")));
+    let packaging = repo().join("packaging");
+    let committed: BTreeMap<PathBuf, Vec<u8>> = ["man", "completion"]
+        .iter()
+        .flat_map(|d| {
+            let dir = packaging.join(d);
+            if dir.is_dir() {
+                read_tree(&dir)
+            } else {
+                BTreeMap::new()
+            }
+            .into_iter()
+            .map(move |(p, b)| (Path::new(d).join(p), b))
+        })
+        .collect();
+    if std::env::var_os("ENCMOUNT_BLESS").is_some() {
+        for (rel, _) in committed
+            .iter()
+            .filter(|(p, _)| !generated.contains_key(*p))
+        {
+            fs::remove_file(packaging.join(rel)).unwrap();
+        }
+        for (rel, bytes) in &generated {
+            fs::create_dir_all(packaging.join(rel).parent().unwrap()).unwrap();
+            fs::write(packaging.join(rel), bytes).unwrap();
+        }
+        return;
+    }
+    let names = |m: &BTreeMap<PathBuf, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&committed),
+        names(&generated),
+        "packaging/man or packaging/completion is stale: run \
+         `ENCMOUNT_BLESS=1 cargo test --test integration package::generated` and commit"
+    );
+    for (rel, bytes) in &generated {
+        assert!(
+            committed[rel] == *bytes,
+            "packaging/{} is stale: run `ENCMOUNT_BLESS=1 cargo test --test integration \
+             package::generated` and commit",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+fn bash_completion_completes_subcommands_and_options() {
+    require(&["bash"]);
+    let file = repo().join("packaging/completion/encmount");
+    let script = format!(
+        "source {}\n\
+         COMP_WORDS=(encmount u); COMP_CWORD=1; COMP_LINE='encmount u'; COMP_POINT=10\n\
+         _encmount encmount u encmount; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(encmount check --v); COMP_CWORD=2; COMP_LINE='encmount check --v'; COMP_POINT=18\n\
+         _encmount encmount --v check; echo \"${{COMPREPLY[*]}}\"\n",
+        file.display()
+    );
+    let out = run(Command::new("bash").arg("--norc").arg("-c").arg(&script));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let first: Vec<&str> = lines[0].split(' ').collect();
+    assert!(first.contains(&"up") && first.contains(&"umount"), "{text}");
+    assert!(!first.contains(&"generate-docs"), "{text}");
+    assert!(lines[1].split(' ').any(|w| w == "--views-only"), "{text}");
 }
 
 #[test]
@@ -209,9 +320,13 @@ fn check_views_only_skips_the_deployment_part() {
         )
     };
     let out = check(&["--views-only"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let all = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!all.contains("deployment"), "{all}");
 
     // Without it, the deployment is looked at: either it is fine or each
@@ -240,7 +355,12 @@ fn check_views_only_skips_the_deployment_part() {
 fn deb() -> PathBuf {
     let dir = repo().join("target/debian");
     let mut debs: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("missing prerequisite: {} ({e}); run `cargo deb --locked` first", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "missing prerequisite: {} ({e}); run `cargo deb --locked` first",
+                dir.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
@@ -250,7 +370,12 @@ fn deb() -> PathBuf {
         .collect();
     debs.sort();
     debs.pop()
-        .unwrap_or_else(|| panic!("missing prerequisite: no encmount_*.deb in {}; run `cargo deb --locked` first", dir.display()))
+        .unwrap_or_else(|| {
+            panic!(
+                "missing prerequisite: no encmount_*.deb in {}; run `cargo deb --locked` first",
+                dir.display()
+            )
+        })
         .1
 }
 
@@ -275,7 +400,10 @@ fn control_field(deb: &Path, field: &str) -> String {
 fn extract(deb: &Path) -> tempfile::TempDir {
     let t = tempdir();
     run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(t.path()));
-    run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(t.path().join("DEBIAN")));
+    run(Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(deb)
+        .arg(t.path().join("DEBIAN")));
     t
 }
 
@@ -293,18 +421,26 @@ fn deb_has_the_files_with_their_modes() {
         ("/etc/apparmor.d/usr.bin.encmount-rsync", "-rw-r--r--"),
         ("/etc/apparmor.d/tunables/encmount", "-rw-r--r--"),
         ("/etc/apparmor.d/local/usr.bin.encmount", "-rw-r--r--"),
-        ("/etc/apparmor.d/local/usr.bin.encmount-rsync.rsync", "-rw-r--r--"),
+        (
+            "/etc/apparmor.d/local/usr.bin.encmount-rsync.rsync",
+            "-rw-r--r--",
+        ),
         ("/lib/systemd/system/encmount.service", "-rw-r--r--"),
         ("/lib/systemd/system/encmount@.service", "-rw-r--r--"),
         ("/usr/share/man/man8/encmount.8.gz", "-rw-r--r--"),
         ("/usr/share/man/man8/encmount-rsync.8.gz", "-rw-r--r--"),
         ("/usr/share/man/man8/encmount-check.8.gz", "-rw-r--r--"),
-        ("/usr/share/bash-completion/completions/encmount", "-rw-r--r--"),
+        (
+            "/usr/share/bash-completion/completions/encmount",
+            "-rw-r--r--",
+        ),
         ("/usr/share/doc/encmount/copyright", "-rw-r--r--"),
         ("/usr/share/doc/encmount/changelog.Debian.gz", "-rw-r--r--"),
     ];
     for (path, mode) in want {
-        let got = files.get(*path).unwrap_or_else(|| panic!("{path} not in the package: {files:#?}"));
+        let got = files
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} not in the package: {files:#?}"));
         assert_eq!(got.0, *mode, "{path}");
     }
     for (path, (_, owner)) in &files {
@@ -336,7 +472,10 @@ fn deb_control_conffiles_and_scripts() {
     assert_eq!(control_field(&deb, "Package"), "encmount");
     let depends = control_field(&deb, "Depends");
     for d in ["fuse3", "rsync", "sudo", "libc6"] {
-        assert!(depends.split(", ").any(|x| x.starts_with(d)), "Depends: {depends}");
+        assert!(
+            depends.split(", ").any(|x| x.starts_with(d)),
+            "Depends: {depends}"
+        );
     }
     assert!(control_field(&deb, "Recommends").contains("encfs"));
     let t = extract(&deb);
@@ -380,17 +519,22 @@ fn deb_control_conffiles_and_scripts() {
     assert!(postinst.contains("encmount.service"), "{postinst}");
     assert!(!postinst.contains("#DEBHELPER#"));
     let prerm = fs::read_to_string(t.path().join("DEBIAN/prerm")).unwrap();
-    assert!(prerm.contains("/usr/bin/encmount down --all --lazy"), "{prerm}");
+    assert!(prerm.contains("encmount down --all --lazy"), "{prerm}");
     let postrm = fs::read_to_string(t.path().join("DEBIAN/postrm")).unwrap();
     assert!(postrm.contains("apparmor_parser --remove"), "{postrm}");
     for s in ["postinst", "prerm", "postrm"] {
-        run(Command::new("sh").arg("-n").arg(t.path().join("DEBIAN").join(s)));
+        run(Command::new("sh")
+            .arg("-n")
+            .arg(t.path().join("DEBIAN").join(s)));
     }
     // The packaged man pages are the repository's, and valid.
     require(&["groff", "lexgrog"]);
     for page in man_pages() {
         let name = page.file_name().unwrap().to_string_lossy().into_owned();
-        let gz = t.path().join("usr/share/man/man8").join(format!("{name}.gz"));
+        let gz = t
+            .path()
+            .join("usr/share/man/man8")
+            .join(format!("{name}.gz"));
         let out = run(Command::new("gzip").arg("-dc").arg(&gz));
         assert_eq!(out.stdout, fs::read(&page).unwrap(), "{name}");
     }
@@ -401,9 +545,11 @@ fn deb_control_conffiles_and_scripts() {
 fn deb_has_no_lintian_errors() {
     require(&["lintian"]);
     let deb = deb();
-    let out = output(Command::new("lintian")
-        .args(["--fail-on", "error", "--no-tag-display-limit"])
-        .arg(&deb));
+    let out = output(
+        Command::new("lintian")
+            .args(["--fail-on", "error", "--no-tag-display-limit"])
+            .arg(&deb),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && !text.lines().any(|l| l.starts_with("E: ")),
@@ -419,7 +565,8 @@ fn deb_has_no_lintian_errors() {
 fn installed_package_matches_the_build() {
     require(&["dpkg-deb", "dpkg-query"]);
     let deb = deb();
-    let out = output(Command::new("dpkg-query").args(["-W", "-f", "${Status} ${Version}", "encmount"]));
+    let out =
+        output(Command::new("dpkg-query").args(["-W", "-f", "${Status} ${Version}", "encmount"]));
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(
         status.starts_with("install ok installed "),

@@ -3,13 +3,14 @@
 //! tree, dispatch and exit codes.
 
 mod args;
+mod docs;
 mod manager;
 mod mount;
 mod offline;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
@@ -134,6 +135,9 @@ enum Command {
             bytes. Exit status 0 only when all is well."
     )]
     Check(manager::CheckArgs),
+    /// Write the man pages and the bash completion into DIR (packaging)
+    #[command(hide = true)]
+    GenerateDocs(docs::DocsArgs),
 }
 
 fn main() -> ExitCode {
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
         Command::Down(a) => manager::down(a),
         Command::Status(a) => manager::status(a),
         Command::Check(a) => manager::check(a),
+        Command::GenerateDocs(a) => docs::generate(a, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
