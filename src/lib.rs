@@ -5,9 +5,13 @@
 //! it.
 
 pub mod configfile;
+pub mod daemon;
+pub mod excludes;
 pub mod log;
 pub mod manager;
+pub mod mounts;
 pub mod password;
 pub mod restore;
+pub mod state;
 pub mod view;
 pub mod volume;

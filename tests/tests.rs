@@ -14,6 +14,7 @@ mod offline_interop;
 mod package;
 mod reverse_access;
 mod reverse_behaviour;
+mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;

@@ -12,8 +12,8 @@ use super::config::{PasswordSpec, View};
 use super::health::{Health, probe};
 use super::paths::Paths;
 use crate::configfile::{self, V6_NAME};
+use crate::excludes::Excludes;
 use crate::password::{self, PasswordSource};
-use crate::view::excludes::Excludes;
 use crate::volume::names::NAME_MAX;
 
 /// The most unrepresentable names listed per view.

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use super::health::{Health, probe};
 use super::{Config, Paths, View};
-use crate::view::state::{epoch_secs, read_state};
+use crate::state::{epoch_secs, read_state};
 
 /// The JSON format version.
 pub const VERSION: u32 = 1;

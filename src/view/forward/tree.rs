@@ -5,7 +5,8 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::UNIX_EPOCH;
 
 use fuser::{Errno, FileAttr, INodeNo};
@@ -16,7 +17,7 @@ use crate::log;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
+use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::{CipherSize, Volume};
 use listing::{Listed, Listing};
 
@@ -187,7 +188,8 @@ impl ForwardTree {
                 kind,
                 disk_ino: ino,
                 name_iv: e.name_iv,
-                dirfd: OnceLock::new(),
+                dirfd: DirFd::default(),
+                shown_size: AtomicU64::new(0),
             },
         );
         self.attr(id, &e.st, self.shown_size(&e.st, dir, &e.cname))
