@@ -14,14 +14,14 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use encmount::excludes::Excludes;
-use encmount::view::reverse::tree::{FileIvMode, ReverseOptions, ReverseTree};
+use encmount::view::reverse::tree::{ReverseOptions, ReverseTree};
 use encmount::view::table::ROOT_ID;
-use encmount::volume::{Preset, Volume};
+use encmount::volume::{FileIv, Preset, Volume};
 
 fn tree(preset: Preset, src: &Path) -> ReverseTree {
     let vol = Volume::generate(preset.params(), |b| b.fill(0x5a)).unwrap();
     let opts = ReverseOptions {
-        file_iv: FileIvMode::Path,
+        file_iv: FileIv::Path,
         excludes: Excludes::new(&[]).unwrap(),
         config: None,
     };

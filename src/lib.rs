@@ -12,6 +12,7 @@ pub mod manager;
 pub mod mounts;
 pub mod password;
 pub mod restore;
+pub mod shim;
 pub mod state;
 pub mod view;
 pub mod volume;

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use encmount::manager::config::{self, FileIv, IoClass, PasswordSpec};
+use encmount::manager::config::{self, IoClass, PasswordSpec};
+use encmount::manager::yaml;
+use encmount::volume::FileIv;
 
 /// (what, yaml, line, view, message part)
 type Case = (
@@ -303,7 +305,7 @@ fn every_mistake_names_file_line_and_view() {
     let mut failures = Vec::new();
     for &(what, yaml, line, view, part) in CASES {
         let text = fill(yaml, t.path());
-        let err = match config::parse(&file, &text) {
+        let err = match yaml::parse(&file, &text) {
             Ok(_) => {
                 failures.push(format!("{what}: accepted"));
                 continue;
@@ -361,7 +363,7 @@ shim:
 ",
         t.path(),
     );
-    let c = config::parse(Path::new("/x.yaml"), &text).unwrap();
+    let c = yaml::parse(Path::new("/x.yaml"), &text).unwrap();
     assert_eq!(c.mount_root, t.path().join("mnt"));
     let [docs, pics] = c.views.as_slice() else {
         panic!("two views expected: {c:?}")
@@ -389,7 +391,7 @@ shim:
     assert_eq!(c.shim.rsync, Path::new("/usr/bin/rsync"));
     assert_eq!((c.shim.io_class, c.shim.nice), (IoClass::BestEffort(7), 10));
 
-    let minimal = config::parse(Path::new("/x.yaml"), "views:\n").unwrap();
+    let minimal = yaml::parse(Path::new("/x.yaml"), "views:\n").unwrap();
     assert!(minimal.views.is_empty());
     assert_eq!(minimal.mount_root, Path::new(config::DEFAULT_MOUNT_ROOT));
     assert_eq!(minimal.shim.io_class, IoClass::None);

@@ -8,6 +8,7 @@ mod rview;
 
 mod cli_errors;
 mod forward_view;
+mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
@@ -18,5 +19,7 @@ mod reverse_live;
 mod reverse_rsync;
 mod reverse_safety;
 mod reverse_view;
+mod shim_argv;
+mod structure;
 mod toolkit_selftest;
 mod vectors;

@@ -1,21 +1,11 @@
-//! The manager's yaml (design §7): what it may say, parsed strictly.
-//!
-//! Two steps: serde reads the text into the `Raw*` structs below
-//! (`deny_unknown_fields` everywhere, so a misspelt key is an error with its
-//! line), then [`super::validate`] checks what serde cannot (paths, users,
-//! durations, overlaps) and resolves defaults into [`Config`]. Every error is
-//! a [`ConfigError`] naming the file, the line and the view.
+//! The manager's configuration as the rest of the program sees it: checked,
+//! absolute, with defaults filled in ([`super::yaml`] makes it).
 
-use std::fmt;
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-
-use super::{locate, validate};
+use super::error::ManagerError;
+use crate::volume::FileIv;
 
 /// The yaml read when no other is named.
 pub const DEFAULT_PATH: &str = "/etc/encmount/encmount.yaml";
@@ -25,12 +15,10 @@ pub const DEFAULT_MOUNT_ROOT: &str = "/srv/encmount";
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// The rsync the shim runs by default.
 pub const DEFAULT_RSYNC: &str = "/usr/bin/rsync";
-/// The largest yaml read (it is a short hand-written file).
-const MAX_LEN: u64 = 1 << 20;
 
 /// The manager's configuration, checked and with defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct ManagerConfig {
     /// The yaml it came from.
     pub file: PathBuf,
     /// `defaults.mount_root`.
@@ -41,10 +29,27 @@ pub struct Config {
     pub shim: Shim,
 }
 
-impl Config {
+impl ManagerConfig {
     /// The view called `name`.
     pub fn view(&self, name: &str) -> Option<&View> {
         self.views.iter().find(|v| v.name == name)
+    }
+
+    /// The views called `names`, in the order given, or every view when
+    /// `names` is empty.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&View>, ManagerError> {
+        if names.is_empty() {
+            return Ok(self.views.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.view(n).ok_or_else(|| ManagerError::UnknownView {
+                    file: self.file.clone(),
+                    name: n.clone(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -95,17 +100,6 @@ pub struct Reader {
     pub uid: u32,
 }
 
-/// `file_iv:` (design §3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileIv {
-    /// From the relative path (the default).
-    #[default]
-    Path,
-    /// From the inode number, as stock `encfs --reverse`.
-    Inode,
-}
-
 /// The `shim:` section (used by `encmount-rsync`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shim {
@@ -126,198 +120,4 @@ pub enum IoClass {
     Idle,
     /// Best effort with a priority level 0 (high) ..= 7 (low).
     BestEffort(u8),
-}
-
-/// A problem with the yaml, located as precisely as possible.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    /// The yaml file.
-    pub file: PathBuf,
-    /// The 1-based line, when known.
-    pub line: Option<usize>,
-    /// The view concerned, if any.
-    pub view: Option<String>,
-    /// What is wrong and, where it helps, what to do.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(v) = &self.view {
-            write!(f, ": view {v}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// The file as serde sees it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawFile {
-    #[serde(default)]
-    pub defaults: RawDefaults,
-    pub views: RawViews,
-    #[serde(default)]
-    pub shim: RawShim,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDefaults {
-    pub mount_root: Option<PathBuf>,
-    pub readers: Option<Vec<String>>,
-    pub idle_timeout: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawView {
-    pub source: PathBuf,
-    pub config: PathBuf,
-    pub password_file: Option<PathBuf>,
-    pub password_command: Option<String>,
-    #[serde(default)]
-    pub on_demand: bool,
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    #[serde(default = "yes")]
-    pub expose_config: bool,
-    pub mountpoint: Option<PathBuf>,
-    pub readers: Option<Vec<String>>,
-    pub idle_timeout: Option<String>,
-    pub threads: Option<u16>,
-    pub file_iv: Option<FileIv>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawShim {
-    pub rsync: Option<PathBuf>,
-    pub io_class: Option<String>,
-    pub nice: Option<i8>,
-}
-
-/// `views:` in file order; a name given twice is an error.
-#[derive(Debug, Default)]
-pub(super) struct RawViews(pub Vec<(String, RawView)>);
-
-impl<'de> Deserialize<'de> for RawViews {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawViews;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mapping of view names to views")
-            }
-            fn visit_unit<E>(self) -> Result<RawViews, E> {
-                Ok(RawViews::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawViews, A::Error> {
-                let mut out: Vec<(String, RawView)> = Vec::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    if out.iter().any(|(n, _)| *n == name) {
-                        return Err(de::Error::custom(format!("view {name} is defined twice")));
-                    }
-                    let view = map.next_value()?;
-                    out.push((name, view));
-                }
-                Ok(RawViews(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// Reads, parses and checks the yaml at `file`.
-pub fn load(file: &Path) -> Result<Config, ConfigError> {
-    let err = |message: String| ConfigError {
-        file: file.to_path_buf(),
-        line: None,
-        view: None,
-        message,
-    };
-    let f = File::open(file).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mut text = String::new();
-    f.take(MAX_LEN + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    if text.len() as u64 > MAX_LEN {
-        return Err(err(format!("larger than {MAX_LEN} bytes")));
-    }
-    parse(file, &text)
-}
-
-/// Parses and checks yaml `text` read from `file` (named in errors).
-pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-    let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| serde_error(file, text, &e))?;
-    validate::resolve(file, text, raw)
-}
-
-/// A serde error as a [`ConfigError`]: the line from its location, the view
-/// from its path (`views.NAME.field: message at line L column C`).
-fn serde_error(file: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
-    let line = e.location().map(|l| l.line());
-    let mut message = e.to_string();
-    if let Some(l) = e.location() {
-        let suffix = format!(" at line {} column {}", l.line(), l.column());
-        if let Some(m) = message.strip_suffix(&suffix) {
-            message = m.to_string();
-        }
-    }
-    let mut view = None;
-    if let Some(rest) = message.strip_prefix("views.") {
-        // View names may hold dots: take the longest name the file defines
-        // that the path starts with.
-        let names = view_names(text);
-        let best = names
-            .iter()
-            .filter(|n| {
-                rest.strip_prefix(n.as_str())
-                    .is_some_and(|t| t.starts_with(['.', ':', '[']))
-            })
-            .max_by_key(|n| n.len());
-        if let Some(n) = best {
-            let tail = &rest[n.len()..];
-            message = tail
-                .strip_prefix('.')
-                .or_else(|| tail.strip_prefix(": "))
-                .unwrap_or(tail)
-                .to_string();
-            view = Some(n.clone());
-        }
-    }
-    ConfigError {
-        file: file.to_path_buf(),
-        line,
-        view,
-        message,
-    }
-}
-
-/// The view names in `text`, as far as the document can be read.
-fn view_names(text: &str) -> Vec<String> {
-    let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) else {
-        return Vec::new();
-    };
-    doc.get("views")
-        .and_then(|v| v.as_mapping())
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The line of the yaml node at `path` (see [`locate::line_of`]).
-pub(super) fn line_of(text: &str, path: &[&str]) -> Option<usize> {
-    locate::line_of(text, path)
 }

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::config::Config;
+use super::config::ManagerConfig;
 use super::paths::Paths;
 
 /// Where the sudoers drop-in is installed.
@@ -74,7 +74,7 @@ pub struct DeployFinding {
 }
 
 /// Runs every deployment check against `config`.
-pub fn check_deployment(config: &Config, d: &Deployment) -> Vec<DeployFinding> {
+pub fn check_deployment(config: &ManagerConfig, d: &Deployment) -> Vec<DeployFinding> {
     let mut out = Vec::new();
     check_sudoers(d, &mut out);
     check_shim(&d.shim, &mut out);
@@ -282,7 +282,7 @@ fn check_rsync(rsync: &Path, out: &mut Vec<DeployFinding>) {
 
 /// The directories the views mount in, each with the readers of the views
 /// below it (uid, name).
-fn gates(config: &Config) -> BTreeMap<PathBuf, BTreeMap<u32, String>> {
+fn gates(config: &ManagerConfig) -> BTreeMap<PathBuf, BTreeMap<u32, String>> {
     let mut gates: BTreeMap<PathBuf, BTreeMap<u32, String>> = BTreeMap::new();
     for v in &config.views {
         let Some(parent) = v.mountpoint.parent() else {

@@ -16,13 +16,14 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{MntFlags, umount2};
 
-use super::config::{FileIv, PasswordSpec};
+use super::config::PasswordSpec;
 use super::health::{self, Health, probe};
 use super::paths::create_dir;
 use super::{ManagerError, Paths, View};
 use crate::log;
 use crate::mounts::resolved;
 use crate::password::check_password_file;
+use crate::volume::FileIv;
 
 /// How long a daemon may take to exit after its mount went away.
 const EXIT_WAIT: Duration = Duration::from_secs(10);

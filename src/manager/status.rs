@@ -21,7 +21,7 @@
 //!     "last_access": 1767229200,// epoch seconds of the last request
 //!     "idle_secs": 42,          // seconds since then
 //!     "open_handles": 0,
-//!     "skipped_names": 0        // names left out: encrypted form too long
+//!     "skipped_names": 0        // names left out: a long name whose short name is taken
 //! } ] }
 //! ```
 
@@ -30,7 +30,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::health::{Health, probe};
-use super::{Config, Paths, View};
+use super::{ManagerConfig, Paths, View};
 use crate::state::{epoch_secs, read_state};
 
 /// The JSON format version.
@@ -80,12 +80,13 @@ pub struct ViewStatus {
     pub idle_secs: Option<u64>,
     /// Open files and directories.
     pub open_handles: Option<u64>,
-    /// Names left out of the view because their encrypted form is too long.
+    /// Names left out of the view: long names whose short name is taken
+    /// (`volume::names::long`).
     pub skipped_names: Option<u64>,
 }
 
 /// The status of `views` of `config`.
-pub fn report(config: &Config, views: &[&View], paths: &Paths) -> StatusReport {
+pub fn report(config: &ManagerConfig, views: &[&View], paths: &Paths) -> StatusReport {
     StatusReport {
         version: VERSION,
         config: config.file.display().to_string(),

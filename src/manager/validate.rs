@@ -7,9 +7,12 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::config::{
-    Config, ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_MOUNT_ROOT, DEFAULT_RSYNC, IoClass,
-    PasswordSpec, RawFile, RawShim, RawView, Reader, Shim, View, line_of,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MOUNT_ROOT, DEFAULT_RSYNC, IoClass, ManagerConfig, PasswordSpec,
+    Reader, Shim, View,
 };
+use super::error::YamlError;
+use super::locate::line_of;
+use super::raw::{RawFile, RawShim, RawView};
 use crate::excludes::Excludes;
 use crate::mounts::resolved;
 
@@ -23,8 +26,8 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn fail(&self, path: &[&str], view: Option<&str>, message: String) -> ConfigError {
-        ConfigError {
+    fn fail(&self, path: &[&str], view: Option<&str>, message: String) -> YamlError {
+        YamlError {
             file: self.file.to_path_buf(),
             line: line_of(self.text, path),
             view: view.map(str::to_string),
@@ -33,12 +36,7 @@ impl Cx<'_> {
     }
 
     /// An absolute path without `..`.
-    fn absolute(
-        &self,
-        p: PathBuf,
-        at: &[&str],
-        view: Option<&str>,
-    ) -> Result<PathBuf, ConfigError> {
+    fn absolute(&self, p: PathBuf, at: &[&str], view: Option<&str>) -> Result<PathBuf, YamlError> {
         let key = at.last().copied().unwrap_or("path");
         if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
             return Err(self.fail(
@@ -53,7 +51,7 @@ impl Cx<'_> {
         Ok(p)
     }
 
-    fn duration(&self, s: &str, at: &[&str], view: Option<&str>) -> Result<Duration, ConfigError> {
+    fn duration(&self, s: &str, at: &[&str], view: Option<&str>) -> Result<Duration, YamlError> {
         let key = at.last().copied().unwrap_or("duration");
         match humantime::parse_duration(s.trim()) {
             Ok(d) if d.is_zero() => Err(self.fail(at, view, format!("{key} must be more than 0"))),
@@ -71,7 +69,7 @@ impl Cx<'_> {
         names: &[String],
         at: &[&str],
         view: Option<&str>,
-    ) -> Result<Vec<Reader>, ConfigError> {
+    ) -> Result<Vec<Reader>, YamlError> {
         names
             .iter()
             .map(|name| match nix::unistd::User::from_name(name) {
@@ -94,7 +92,7 @@ struct Defaults {
 }
 
 /// Checks `raw` (parsed from `text`, read from `file`) and fills in defaults.
-pub(super) fn resolve(file: &Path, text: &str, raw: RawFile) -> Result<Config, ConfigError> {
+pub(super) fn resolve(file: &Path, text: &str, raw: RawFile) -> Result<ManagerConfig, YamlError> {
     let cx = Cx { file, text };
     let d = raw.defaults;
     let mount_root = match d.mount_root {
@@ -120,7 +118,7 @@ pub(super) fn resolve(file: &Path, text: &str, raw: RawFile) -> Result<Config, C
         .map(|(name, v)| view(&cx, name, v, &defaults))
         .collect::<Result<Vec<_>, _>>()?;
     overlaps(&cx, &defaults.mount_root, &views)?;
-    Ok(Config {
+    Ok(ManagerConfig {
         file: file.to_path_buf(),
         mount_root: defaults.mount_root,
         views,
@@ -138,7 +136,7 @@ pub fn valid_view_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, ConfigError> {
+fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, YamlError> {
     let n = name.as_str();
     let at = |key: &'static str| ["views", n, key];
     let some = Some(n);
@@ -244,7 +242,7 @@ fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, ConfigE
 
 /// No two views share a mountpoint; no mountpoint lies in a source; no
 /// source lies in a mountpoint or the mount root.
-fn overlaps(cx: &Cx, mount_root: &Path, views: &[View]) -> Result<(), ConfigError> {
+fn overlaps(cx: &Cx, mount_root: &Path, views: &[View]) -> Result<(), YamlError> {
     let root = resolved(mount_root);
     let norm: Vec<(PathBuf, PathBuf)> = views
         .iter()
@@ -306,7 +304,7 @@ fn overlaps(cx: &Cx, mount_root: &Path, views: &[View]) -> Result<(), ConfigErro
     Ok(())
 }
 
-fn shim(cx: &Cx, s: RawShim) -> Result<Shim, ConfigError> {
+fn shim(cx: &Cx, s: RawShim) -> Result<Shim, YamlError> {
     let rsync = match s.rsync {
         Some(p) => cx.absolute(p, &["shim", "rsync"], None)?,
         None => PathBuf::from(DEFAULT_RSYNC),

@@ -13,9 +13,46 @@ use sha2::Sha256;
 
 use super::key::KeyMaterial;
 
+/// How a reverse view derives per-file IVs (design §3). One type for the
+/// yaml's `file_iv:`, the `--file-iv` option and the view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FileIv {
+    /// From the relative plaintext path: stable across copies and restores
+    /// (encmount's default).
+    #[default]
+    Path,
+    /// From the inode number, exactly as stock `encfs --reverse`.
+    Inode,
+}
+
+impl FileIv {
+    /// Each setting with its name in the yaml and on the command line.
+    pub const CHOICES: [(&'static str, FileIv); 2] =
+        [("path", FileIv::Path), ("inode", FileIv::Inode)];
+    /// The names of [`FileIv::CHOICES`].
+    pub const NAMES: [&'static str; 2] = ["path", "inode"];
+
+    /// The setting called `name`.
+    pub fn from_name(name: &str) -> Option<FileIv> {
+        Self::CHOICES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, iv)| iv)
+    }
+
+    /// The name of this setting.
+    pub fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|&&(_, iv)| iv == self)
+            .map_or("path", |(n, _)| n)
+    }
+}
+
 const FILE_IV_LABEL: &[u8] = b"encmount file-iv v1";
 const MAC_RAND_LABEL: &[u8] = b"encmount mac-rand v1";
 const VIEW_INO_LABEL: &[u8] = b"encmount view-ino v1";
+const LONG_NAME_LABEL: &[u8] = b"encmount long-name v1";
 
 /// The reverse file IV encfs derives from an inode number (format §7.1):
 /// the first 8 bytes of SHA-1(u64le(ino)), big-endian.
@@ -67,6 +104,20 @@ impl Deriver {
         u64::from_be_bytes(d[..8].try_into().expect("32-byte MAC")) | (1 << 63)
     }
 
+    /// The tag of a long name (see `names::long`): HMAC-SHA256(volume key,
+    /// "encmount long-name v1" || 0x00 || full plaintext name), first 10
+    /// bytes.
+    pub fn long_name_tag(&self, name: &[u8]) -> [u8; super::names::long::TAG_LEN] {
+        let mut m = self.mac.clone();
+        m.update(LONG_NAME_LABEL);
+        m.update(&[0]);
+        m.update(name);
+        let d = m.finalize().into_bytes();
+        d[..super::names::long::TAG_LEN]
+            .try_into()
+            .expect("32-byte MAC")
+    }
+
     /// The `blockMACRandBytes` of block `block` of the file with IV
     /// `file_iv`: HMAC-SHA256(volume key, "encmount mac-rand v1" || 0x00 ||
     /// u64be(file_iv) || u64be(block)), first `out.len()` (<= 32) bytes.
@@ -91,6 +142,16 @@ fn nonzero(v: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_iv_names_round_trip() {
+        for (i, (name, iv)) in FileIv::CHOICES.into_iter().enumerate() {
+            assert_eq!(FileIv::NAMES[i], name);
+            assert_eq!(FileIv::from_name(name), Some(iv));
+            assert_eq!(iv.name(), name);
+        }
+        assert_eq!(FileIv::from_name("random"), None);
+    }
 
     #[test]
     fn inode_iv_matches_format_kat() {

@@ -10,6 +10,7 @@ pub mod cipher;
 pub mod config;
 pub mod content;
 pub mod derive;
+mod error;
 pub mod kdf;
 pub mod key;
 pub mod names;
@@ -18,48 +19,13 @@ pub use config::{Config, ConfigFormat, Kdf, Params, Preset};
 pub use content::{
     CipherOff, CipherSize, DecryptPlan, FileCodec, Layout, PlainOff, PlainSize, ReadPlan,
 };
+pub use derive::FileIv;
+pub use error::Error;
 pub use key::KeyMaterial;
 pub use names::{NameCodec, NameScheme};
 
 use cipher::{Cipher, IvScheme};
 use derive::Deriver;
-
-/// Everything that can go wrong in the volume layer. Crypto failures stay
-/// coarse on purpose.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Error {
-    /// The config file is malformed.
-    #[error("corrupt config: {0}")]
-    Config(String),
-    /// A well-formed config that encmount does not support.
-    #[error("unsupported {0}")]
-    Unsupported(String),
-    /// Parameters out of range.
-    #[error("invalid parameters: {0}")]
-    InvalidParams(String),
-    /// The key checksum did not match (format §3.3).
-    #[error("wrong password")]
-    WrongPassword,
-    /// Zero-length passwords are refused, as encfs does.
-    #[error("empty password")]
-    EmptyPassword,
-    /// An encrypted name that does not decode.
-    #[error("undecodable name ({0})")]
-    BadName(&'static str),
-    /// A file header that decodes to the invalid IV 0.
-    #[error("bad file header")]
-    BadHeader,
-    /// A block whose MAC does not match its contents (format §7.3).
-    #[error("MAC mismatch in block {block}")]
-    MacMismatch {
-        /// Index of the bad block.
-        block: u64,
-    },
-    /// Ciphertext that cannot be complete.
-    #[error("truncated ciphertext: {0}")]
-    Truncated(&'static str),
-}
 
 /// A volume with its key loaded: encodes and decodes names, links and file
 /// contents.
@@ -196,6 +162,21 @@ impl Volume {
     /// Whether a plaintext name of `len` bytes encrypts to at most 255.
     pub fn name_fits(&self, len: usize) -> bool {
         self.names.encoded_len(len) <= names::NAME_MAX
+    }
+
+    /// How a name too long to encrypt is stored (`names::long`); `None`
+    /// when it fits.
+    pub fn long_name(&self, name: &[u8]) -> Option<names::long::LongName> {
+        if self.name_fits(name.len()) {
+            return None;
+        }
+        let tag = self.deriver.long_name_tag(name);
+        Some(names::long::shorten(name, &tag, self.max_plain_name_len()))
+    }
+
+    /// Whether `short` is the short name of the long name `full`.
+    pub fn is_short_name_of(&self, short: &[u8], full: &[u8]) -> bool {
+        self.long_name(full).is_some_and(|l| l.short == short)
     }
 
     /// The header seed of a file whose name chain IV is `name_iv`: the IV

@@ -13,7 +13,7 @@ use encmount::manager::check::check_view;
 use encmount::manager::deploy::{Deployment, check_deployment};
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
-use encmount::manager::{self, Config, DownOutcome, Paths, UpOutcome, View};
+use encmount::manager::{self, DownOutcome, ManagerConfig, Paths, UpOutcome, View};
 use encmount::state::epoch_secs;
 
 /// `-c FILE`: the manager's yaml.
@@ -158,13 +158,13 @@ pub struct CheckArgs {
     pub views_only: bool,
 }
 
-fn load(yaml: &YamlArg) -> Result<(Paths, Config)> {
+fn load(yaml: &YamlArg) -> Result<(Paths, ManagerConfig)> {
     let paths = Paths::from_env(yaml.config.as_deref())?;
-    let config = manager::config::load(&paths.yaml)?;
+    let config = manager::yaml::load(&paths.yaml)?;
     Ok((paths, config))
 }
 
-fn selected<'a>(config: &'a Config, which: &Which) -> Result<Vec<&'a View>> {
+fn selected<'a>(config: &'a ManagerConfig, which: &Which) -> Result<Vec<&'a View>> {
     Ok(config.select(if which.all { &[] } else { &which.names })?)
 }
 

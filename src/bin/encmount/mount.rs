@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory};
 use encmount::configfile::{self, ConfigFileError};
 use encmount::daemon::{self, Notifier};
 use encmount::excludes::Excludes;
@@ -18,20 +19,12 @@ use encmount::view::forward::ForwardFs;
 use encmount::view::forward::tree::ForwardTree;
 use encmount::view::mount::{self as vmount, IdlePolicy, MountSpec};
 use encmount::view::reverse::ReverseFs;
-use encmount::view::reverse::tree::{ExposedConfig, FileIvMode, ReverseOptions, ReverseTree};
-use encmount::volume::Volume;
+use encmount::view::reverse::tree::{ExposedConfig, ReverseOptions, ReverseTree};
+use encmount::volume::{FileIv, Volume};
 use fuser::Filesystem;
 
 use crate::args::{ConfigArgs, PasswordArgs, absolute};
 use crate::offline::{VolumeArgs, create_config};
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FileIvArg {
-    /// Derived from the relative path: stable across copies and restores
-    Path,
-    /// Derived from the inode number, exactly as stock `encfs --reverse`
-    Inode,
-}
 
 #[derive(Args, Debug)]
 pub struct MountArgs {
@@ -52,7 +45,7 @@ pub struct MountArgs {
     /// How per-file IVs of a reverse view are derived (default: path)
     #[arg(
         long,
-        value_enum,
+        value_parser = file_iv_parser(),
         long_help = "How the per-file IV of a reverse view is derived (volumes \
             with per-file IVs only). path (default): from the file's relative \
             path, so a copied, restored or saved-by-rename file keeps its \
@@ -60,7 +53,7 @@ pub struct MountArgs {
             --reverse` does; use it to keep a view byte-identical to an \
             existing encfs reverse backup. Reverse views only."
     )]
-    pub file_iv: Option<FileIvArg>,
+    pub file_iv: Option<FileIv>,
 
     /// Stay in the foreground (for systemd or debugging)
     #[arg(short, long)]
@@ -210,10 +203,7 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         Some(ExposedConfig { bytes, mtime })
     };
     let opts = ReverseOptions {
-        file_iv: match a.file_iv.unwrap_or(FileIvArg::Path) {
-            FileIvArg::Path => FileIvMode::Path,
-            FileIvArg::Inode => FileIvMode::Inode,
-        },
+        file_iv: a.file_iv.unwrap_or_default(),
         excludes,
         config: exposed,
     };
@@ -234,7 +224,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         let n = t.skipped().count();
         if n > 0 {
             log::warn(&format!(
-                "{n} names were left out of the view (too long); see the log above"
+                "{n} names were left out of the view (too long, and the short name \
+                 they would be stored under is taken); see the log above"
             ));
         }
     };
@@ -483,4 +474,16 @@ pub fn umount(a: &UmountArgs) -> Result<()> {
     }
     vmount::unmount(&mnt, a.lazy)?;
     Ok(())
+}
+
+/// `--file-iv path|inode`, by the names [`FileIv::CHOICES`] gives.
+fn file_iv_parser() -> impl clap::builder::TypedValueParser<Value = FileIv> {
+    let help = |iv| match iv {
+        FileIv::Path => "Derived from the relative path: stable across copies and restores",
+        FileIv::Inode => "Derived from the inode number, exactly as stock `encfs --reverse`",
+    };
+    PossibleValuesParser::new(
+        FileIv::CHOICES.map(|(name, iv)| PossibleValue::new(name).help(help(iv))),
+    )
+    .map(|name| FileIv::from_name(&name).unwrap_or_default())
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::*;
-use crate::manager::config;
+use crate::manager::yaml;
 
 const GOOD_SUDOERS: &str = "Defaults!/X/encmount-rsync !requiretty\n\
     nobody ALL=(root) NOPASSWD: /X/encmount-rsync --server --sender *\n";
@@ -63,7 +63,7 @@ impl Fixture {
     }
 
     /// A yaml with one view read by `nobody`, mounted under `views/`.
-    fn config(&self, rsync: &str) -> Config {
+    fn config(&self, rsync: &str) -> ManagerConfig {
         let d = self.dir.path().display();
         let yaml = format!(
             "defaults:\n  mount_root: {d}/views\n  readers: [nobody]\n\
@@ -73,7 +73,7 @@ impl Fixture {
         );
         let file = self.path("encmount.yaml");
         fs::write(&file, yaml).unwrap();
-        config::load(&file).unwrap()
+        yaml::load(&file).unwrap()
     }
 
     fn findings(&self) -> Vec<DeployFinding> {

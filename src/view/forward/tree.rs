@@ -22,6 +22,7 @@ use crate::volume::{CipherSize, Volume};
 use listing::{Listed, Listing};
 
 mod listing;
+mod long;
 
 /// Config files never shown from the cipher root (format §6.7).
 pub const CONFIG_NAMES: [&[u8]; 3] = [b".encfs6.xml", b".encfs5", b".encfs4"];
@@ -199,7 +200,9 @@ impl ForwardTree {
     pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
         let pnode = self.nodes.node(parent)?;
         let pfd = self.nodes.dir_fd(parent)?;
-        let (cname, name_iv) = self.vol.encode_name(name, pnode.name_iv);
+        let (cname, name_iv) = self
+            .lookup_name(pfd.as_fd(), pnode.name_iv, name)
+            .ok_or(Errno::ENOENT)?;
         if parent == ROOT_ID && CONFIG_NAMES.contains(&&cname[..]) {
             return Err(Errno::ENOENT);
         }
@@ -311,9 +314,10 @@ impl ForwardTree {
         nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
     }
 
-    /// The longest plaintext name the volume can hold.
+    /// The longest plaintext name shown (longer ones than the volume can
+    /// encrypt are stored as long names, `volume::names::long`).
     pub fn name_max(&self) -> usize {
-        self.vol.max_plain_name_len()
+        crate::volume::names::NAME_MAX
     }
 
     /// The cipher directory.

@@ -22,10 +22,12 @@ use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
-use crate::volume::{CipherOff, Layout, PlainSize, Volume};
+use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 
 mod listing;
+mod long;
 use listing::Listing;
+use long::{LongLookup, SideNode};
 
 /// The config's name at the view root (format §6.7).
 pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
@@ -35,15 +37,6 @@ thread_local! {
     /// Each FUSE thread reuses one read buffer (up to 1 MiB plus MAC
     /// headers) instead of allocating and faulting in a new one per read.
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// How the per-file IV of a reverse view is derived (design §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileIvMode {
-    /// From the relative plaintext path (encmount's default).
-    Path,
-    /// From the inode number, as stock `encfs --reverse` does.
-    Inode,
 }
 
 /// The volume config shown read-only at the view root.
@@ -58,7 +51,7 @@ pub struct ExposedConfig {
 /// Behaviour of one reverse view.
 pub struct ReverseOptions {
     /// File IV derivation.
-    pub file_iv: FileIvMode,
+    pub file_iv: FileIv,
     /// Entries to hide.
     pub excludes: Excludes,
     /// The config to show at the root, if any.
@@ -85,6 +78,8 @@ struct Pin {
 enum Handle {
     File(OpenFile),
     Config,
+    /// A long name's side entry: its whole ciphertext.
+    Side(Box<[u8]>),
 }
 
 /// A reverse view.
@@ -100,8 +95,12 @@ pub struct ReverseTree {
     dirs: Handles<Listing>,
     /// Node id -> the plaintext size its open handles serve.
     pins: Mutex<HashMap<u64, Pin>>,
-    /// Names left out because their encrypted form is too long (design §4).
+    /// Names left out (a long name whose short name is taken, design §4).
     skipped: ProblemLog,
+    /// Long names seen (each logged once).
+    long_names: ProblemLog,
+    /// Side entries of long names the kernel knows.
+    sides: NodeTable<SideNode>,
 }
 
 impl ReverseTree {
@@ -122,6 +121,8 @@ impl ReverseTree {
             dirs: Handles::default(),
             pins: Mutex::new(HashMap::new()),
             skipped: ProblemLog::default(),
+            long_names: ProblemLog::default(),
+            sides: NodeTable::new(SideNode::root()),
         })
     }
 
@@ -210,7 +211,7 @@ impl ReverseTree {
     }
 
     /// Whether a source entry is hidden from the view.
-    fn hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
+    pub(super) fn is_hidden(&self, parent: u64, plain: &[u8], st: &FileStat, rel: &[u8]) -> bool {
         st.st_dev != self.root_dev
             || (parent == ROOT_ID && plain == CONFIG_NAME)
             || self
@@ -291,9 +292,26 @@ impl ReverseTree {
             .decode_name(name, pnode.name_iv)
             .map_err(|_| Errno::ENOENT)?;
         let pfd = self.nodes.dir_fd(parent)?;
-        let st = source::stat_at(pfd.as_fd(), &plain).map_err(errno)?;
-        let rel = join(&self.nodes.path(parent).ok_or(Errno::ESTALE)?, &plain);
-        if self.hidden(parent, &plain, &st, &rel) {
+        let dir_path = self.nodes.path(parent).ok_or(Errno::ESTALE)?;
+        let (plain, st) = match source::stat_at(pfd.as_fd(), &plain) {
+            Ok(st) => (plain, st),
+            // No such source entry: maybe a long name's short or side name.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match self.find_long(pfd.as_fd(), &dir_path, &plain)? {
+                    LongLookup::Short { full, st } => (full, st),
+                    LongLookup::Side { full, st } => {
+                        let rel = join(&dir_path, &full);
+                        if self.is_hidden(parent, &full, &st, &rel) {
+                            return Err(Errno::ENOENT);
+                        }
+                        return self.side_found(parent, &dir_path, &full, name_iv, &st);
+                    }
+                }
+            }
+            Err(e) => return Err(errno(e)),
+        };
+        let rel = join(&dir_path, &plain);
+        if self.is_hidden(parent, &plain, &st, &rel) {
             return Err(Errno::ENOENT);
         }
         self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
@@ -302,6 +320,7 @@ impl ReverseTree {
     /// `forget`.
     pub fn forget(&self, id: u64, n: u64) {
         self.nodes.forget(id, n);
+        self.sides.forget(id, n);
     }
 
     /// The current source stat of node `id`, checked to be the same object.
@@ -323,6 +342,9 @@ impl ReverseTree {
     pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
         if id == CONFIG_INO {
             return self.config_attr().ok_or(Errno::ENOENT);
+        }
+        if let Some(attr) = self.side_getattr(id) {
+            return attr;
         }
         let (node, st) = self.stat_node(id)?;
         let link_len = if node.kind == SFlag::S_IFLNK {
@@ -354,7 +376,7 @@ impl ReverseTree {
         if !self.layout.has_header() {
             return Ok(0);
         }
-        let by_inode = self.opts.file_iv == FileIvMode::Inode
+        let by_inode = self.opts.file_iv == FileIv::Inode
             || (st.st_nlink > 1 && !self.vol.params().external_iv_chaining);
         if by_inode {
             return Ok(file_iv_from_inode(st.st_ino));
@@ -376,6 +398,9 @@ impl ReverseTree {
         if id == CONFIG_INO {
             self.opts.config.as_ref().ok_or(Errno::ENOENT)?;
             return Ok(self.files.insert(Handle::Config));
+        }
+        if let Some(fh) = self.side_open(id) {
+            return fh;
         }
         let node = self.nodes.node(id)?;
         match node.kind {
@@ -438,8 +463,11 @@ impl ReverseTree {
     ) -> Result<R, Errno> {
         let h = self.files.get(fh).ok_or(Errno::EBADF)?;
         match &*h {
-            Handle::Config => {
-                let bytes = &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes;
+            Handle::Config | Handle::Side(_) => {
+                let bytes = match &*h {
+                    Handle::Side(bytes) => bytes,
+                    _ => &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes[..],
+                };
                 let start = (offset as usize).min(bytes.len());
                 let end = start.saturating_add(size as usize).min(bytes.len());
                 Ok(reply(&bytes[start..end]))
