@@ -109,6 +109,12 @@ views:
             .arg("--yaml")
             .arg(&self.yaml)
             .args(args)
+            // The deployment part of `check` looks at the real system.
+            .args(if sub == "check" {
+                &["--views-only"][..]
+            } else {
+                &[]
+            })
             .env("ENCMOUNT_RUN_DIR", &self.run_dir)
             .env_remove("ENCMOUNT_YAML")
             .env_remove("SUDO_UID");

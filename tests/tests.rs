@@ -13,6 +13,7 @@ mod long_names;
 mod manager;
 mod manager_config;
 mod offline_interop;
+mod package;
 mod restore_archives;
 mod reverse_access;
 mod reverse_behaviour;

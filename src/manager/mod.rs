@@ -11,6 +11,7 @@
 // In dependency order: each module uses only those above it.
 pub mod check;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod gate;
 pub mod health;

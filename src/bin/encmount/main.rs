@@ -3,6 +3,7 @@
 //! tree, dispatch and exit codes.
 
 mod args;
+mod docs;
 mod manager;
 mod mount;
 mod offline;
@@ -11,7 +12,7 @@ mod restore;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
@@ -177,6 +178,9 @@ enum Command {
             problems. Exit status 0 only when there are no problems."
     )]
     Check(manager::CheckArgs),
+    /// Write the man pages and the bash completion into DIR (packaging)
+    #[command(hide = true)]
+    GenerateDocs(docs::DocsArgs),
 }
 
 fn main() -> ExitCode {
@@ -197,6 +201,7 @@ fn main() -> ExitCode {
         Command::Down(a) => manager::down(a),
         Command::Status(a) => manager::status(a),
         Command::Check(a) => manager::check(a),
+        Command::GenerateDocs(a) => docs::generate(a, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ use encmount::log;
 
 use crate::out::{out, outln};
 use encmount::manager::check::check_view;
+use encmount::manager::deploy::{Deployment, check_deployment};
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
 use encmount::manager::{self, DownOutcome, ManagerConfig, Paths, UpOutcome, View};
@@ -143,6 +144,20 @@ pub struct CheckArgs {
             The whole yaml is always validated."
     )]
     pub names: Vec<String>,
+
+    /// Check only the yaml and the views, not the deployment
+    #[arg(
+        long,
+        long_help = "Check only the yaml and the views. Without it, check \
+            also checks the deployment: the sudoers drop-in \
+            (/etc/sudoers.d/encmount: present, 0440, valid, naming the shim \
+            next to this encmount), the shim and its directories (root-owned, \
+            not writable by others), the yaml's rsync (--confine-root), each \
+            mount root (root-owned, 0700 or 0710, ACL user:READER:--x per \
+            reader) and, where AppArmor is enabled, that both profiles are \
+            loaded."
+    )]
+    pub views_only: bool,
 }
 
 fn load(yaml: &YamlArg) -> Result<(Paths, ManagerConfig)> {
@@ -337,6 +352,20 @@ pub fn check(a: &CheckArgs) -> Result<()> {
         }
         if !findings.iter().any(|f| f.problem) {
             outln!("view {}: ok", v.name)?;
+        }
+    }
+    if !a.views_only {
+        let findings = check_deployment(&config, &Deployment::system(&paths));
+        for f in &findings {
+            if f.problem {
+                problems += 1;
+                eprintln!("encmount: deployment: {}", f.message);
+            } else {
+                println!("deployment: note: {}", f.message);
+            }
+        }
+        if !findings.iter().any(|f| f.problem) {
+            println!("deployment: ok");
         }
     }
     if problems > 0 {
