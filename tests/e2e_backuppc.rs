@@ -1,0 +1,298 @@
+//! End to end: a real BackupPC 4 pulls encmount views over a real sshd on 127.0.0.1, as the
+//! unprivileged `backuppc` user with a key, through sudo (design §1, §9; issue "Ship it").
+//!
+//! Each test builds its own world: a private mount namespace (own `/etc/backuppc`,
+//! `/etc/encmount`, sudoers drop-in, `/run`), an sshd with its own host key and port, a
+//! BackupPC server daemon with its own TopDir, config and log dirs, and encmount views of
+//! generated trees. Backups are restored from BackupPC's pool as ciphertext
+//! (`BackupPC_tarCreate`) and decrypted both with `encmount restore` and with stock encfs.
+
+#[path = "e2e_backuppc/backuppc.rs"]
+mod backuppc;
+#[path = "e2e_backuppc/client.rs"]
+mod client;
+mod common;
+#[path = "e2e_backuppc/sandbox.rs"]
+mod sandbox;
+#[path = "e2e_backuppc/sshd.rs"]
+mod sshd;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use backuppc::{BackupPc, Host};
+use client::{Programs, Pull, View};
+use common::encfs::forward_mount;
+use common::tree::{CompareOptions, TreeOptions, assert_same_tree, generate};
+use common::{require, run, tempdir};
+use sandbox::{Ns, Sandbox};
+use sshd::Sshd;
+
+/// The always-mounted view and its BackupPC host.
+const FULL_VIEW: &str = "docs";
+const FULL_HOST: &str = "e2e-docs";
+
+/// What BackupPC keeps of a file and gives back through tar: whole seconds of mtime.
+const RESTORED: CompareOptions = CompareOptions {
+    mtime_granularity_ns: 1_000_000_000,
+    ..CompareOptions::ALL
+};
+
+/// One run's machine: dropped in field order (BackupPC, sshd, namespace, files) after
+/// the views are taken down.
+struct World {
+    bpc: BackupPc,
+    _sshd: Sshd,
+    sandbox: Sandbox,
+    programs: Programs,
+    mount_root: PathBuf,
+    etc_encmount: PathBuf,
+    t: tempfile::TempDir,
+}
+
+impl World {
+    fn new(pull: Pull, views: &[(&str, bool)]) -> World {
+        require(&["root", "fuse", "encfs", "tar", "cp"]);
+        let programs = Programs::locate();
+        eprintln!(
+            "e2e: using {} ({})",
+            programs.encmount.display(),
+            if programs.installed {
+                "the installed package"
+            } else {
+                "built by cargo"
+            }
+        );
+        let t = tempdir();
+        // The backup user must be able to walk to the mount root and its own files.
+        fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let p = |s: &str| t.path().join(s);
+        let etc_encmount = p("etc-encmount");
+        let conf = p("etc-backuppc");
+        fs::create_dir_all(&conf).unwrap();
+        let mount_root = p("srv");
+        let sources: Vec<PathBuf> = views.iter().map(|(v, _)| p(&format!("src-{v}"))).collect();
+        let specs: Vec<View> = views
+            .iter()
+            .zip(&sources)
+            .map(|(&(name, on_demand), source)| View {
+                name,
+                source,
+                on_demand,
+            })
+            .collect();
+        for s in &sources {
+            fs::create_dir_all(s).unwrap();
+        }
+        client::write_config(
+            &programs.encmount,
+            &etc_encmount,
+            &mount_root,
+            backuppc::USER,
+            &specs,
+        );
+        let sandbox = Sandbox::new(
+            &p("ns"),
+            &[(&conf, "/etc/backuppc"), (&etc_encmount, "/etc/encmount")],
+        );
+        let ns = sandbox.ns();
+        let sshd = Sshd::start(ns, &p("ssh"), backuppc::USER);
+        let client_path = programs.client_path(ns, pull, backuppc::USER, t.path());
+        let hosts: Vec<(String, PathBuf)> = views
+            .iter()
+            .map(|(v, _)| (format!("e2e-{v}"), mount_root.join(v)))
+            .collect();
+        let host_list: Vec<Host> = hosts
+            .iter()
+            .map(|(name, share)| Host { name, share })
+            .collect();
+        let bpc = BackupPc::start(
+            ns,
+            &p("bpc"),
+            &conf,
+            &host_list,
+            &client_path,
+            &sshd.client_config,
+        );
+        World {
+            bpc,
+            _sshd: sshd,
+            sandbox,
+            programs,
+            mount_root,
+            etc_encmount,
+            t,
+        }
+    }
+
+    fn ns(&self) -> Ns {
+        self.sandbox.ns()
+    }
+
+    fn path(&self, s: &str) -> PathBuf {
+        self.t.path().join(s)
+    }
+
+    fn source(&self, view: &str) -> PathBuf {
+        self.path(&format!("src-{view}"))
+    }
+
+    fn share(&self, view: &str) -> PathBuf {
+        self.mount_root.join(view)
+    }
+
+    /// `encmount ARGS…` in the namespace, as the admin runs it (system paths).
+    fn encmount(&self, args: &[&str]) -> Command {
+        let mut c = self.ns().cmd(&self.programs.encmount);
+        c.args(args);
+        c
+    }
+
+    /// Restores backup `num` of `view` from BackupPC's pool and checks that it decrypts,
+    /// with `encmount restore` and with stock encfs, to `expected`.
+    fn check_restore(&self, view: &str, num: u32, expected: &Path) {
+        let host = format!("e2e-{view}");
+        let cipher = self.path(&format!("restore-{view}-{num}-cipher"));
+        self.bpc.restore_tar(&host, num, &self.share(view), &cipher);
+        let pass = self.etc_encmount.join(format!("{view}.pass"));
+
+        // encmount restore, with the config the view exposed at its root.
+        assert!(
+            cipher.join(".encfs6.xml").is_file(),
+            "the backup of {view} holds the volume config at its root"
+        );
+        let plain = self.path(&format!("restore-{view}-{num}-encmount"));
+        run(Command::new(&self.programs.encmount)
+            .arg("restore")
+            .arg("--password-file")
+            .arg(&pass)
+            .arg(&cipher)
+            .arg(&plain));
+        assert_same_tree(expected, &plain, &RESTORED);
+
+        // Stock encfs, forward, with the admin's copy of the config.
+        let mnt = self.path(&format!("restore-{view}-{num}-encfs"));
+        fs::create_dir_all(&mnt).unwrap();
+        let config = client::volume_config(&self.etc_encmount, view);
+        let password = client::password(view);
+        let guard = forward_mount(&cipher, &config, password.trim_end().as_bytes(), &mnt, true);
+        assert_same_tree(
+            expected,
+            &mnt,
+            &CompareOptions {
+                mtime_granularity_ns: 1_000_000_000,
+                ..CompareOptions::ALL
+            },
+        );
+        guard.unmount();
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Ok(out) = self.encmount(&["down", "--all", "--lazy"]).output()
+            && !out.status.success()
+        {
+            eprintln!(
+                "warning: encmount down --all: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // A view daemon that would not go down must not outlive the test.
+        let run_dir = sandbox::run_upper(&self.path("ns"), "encmount");
+        for entry in fs::read_dir(run_dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().ends_with(".pid")
+                && let Ok(text) = fs::read_to_string(entry.path())
+                && let Ok(pid) = text.trim().parse::<i32>()
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// `cp -a` of `src` to a fresh `dest`: the source as it is now, owners, modes, times and
+/// hard links included.
+fn snapshot(src: &Path, dest: &Path) {
+    run(Command::new("cp").arg("-a").arg(src).arg(dest));
+}
+
+/// Edits of every kind an incremental must pick up, each with an mtime of its own.
+fn edit(src: &Path) {
+    let p = |s: &str| src.join(s);
+    // Same size, new bytes.
+    let f = p("files/2bs");
+    let len = fs::metadata(&f).unwrap().len() as usize;
+    fs::write(&f, vec![b'E'; len]).unwrap();
+    // Grown.
+    let mut big = fs::OpenOptions::new()
+        .append(true)
+        .open(p("files/big-2MiB"))
+        .unwrap();
+    big.write_all(&[7u8; 5000]).unwrap();
+    drop(big);
+    // Shrunk to nothing.
+    fs::write(p("files/2bs+1"), b"").unwrap();
+    // New directory and files, one with a non-UTF-8 name.
+    fs::create_dir_all(p("new/deeper")).unwrap();
+    fs::write(p("new/deeper/added.txt"), b"added after the full backup\n").unwrap();
+    fs::write(src.join(OsStr::from_bytes(b"new/latin1-\xe9")), b"x").unwrap();
+    // Deleted, renamed, mode and owner changed.
+    fs::remove_file(p("odd/same-name.txt")).unwrap();
+    fs::rename(p("odd/caps"), p("odd/renamed-caps")).unwrap();
+    fs::set_permissions(p("files/bs-1"), fs::Permissions::from_mode(0o640)).unwrap();
+    run(Command::new("chown").arg("1234:5678").arg(p("files/one")));
+    // A symlink pointing elsewhere.
+    fs::remove_file(p("links/dangling")).unwrap();
+    symlink("now/points/elsewhere", p("links/dangling")).unwrap();
+    // A directory removed with its contents.
+    fs::remove_dir_all(p("deep/l1/l2/l3")).unwrap();
+}
+
+/// A full backup of a view, edits, an incremental: each backup, restored from the pool as
+/// ciphertext, decrypts with encmount and with stock encfs to the source at its time; the
+/// full is still intact after the incremental.
+#[test]
+fn full_and_incremental_backups_restore_to_the_source() {
+    let mut w = World::new(Pull::PlainRsync, &[(FULL_VIEW, false)]);
+    let src = w.source(FULL_VIEW);
+    generate(
+        &src,
+        &TreeOptions {
+            big_file_mib: 2,
+            ..TreeOptions::default()
+        },
+    );
+    run(Command::new("chown")
+        .arg("4321:8765")
+        .arg(src.join("files/bs")));
+    run(&mut w.encmount(&["up", FULL_VIEW]));
+    assert_eq!(
+        w.ns().mount_type(&w.share(FULL_VIEW)).as_deref(),
+        Some("fuse.encmount"),
+        "the view is mounted in the namespace"
+    );
+
+    let at_full = w.path("source-at-full");
+    snapshot(&src, &at_full);
+    let full = w.bpc.backup(FULL_HOST, true);
+    assert_eq!(full.num, 0);
+
+    edit(&src);
+    let at_incr = w.path("source-at-incr");
+    snapshot(&src, &at_incr);
+    let incr = w.bpc.backup(FULL_HOST, false);
+    assert_eq!(incr.num, 1);
+
+    w.check_restore(FULL_VIEW, 1, &at_incr);
+    w.check_restore(FULL_VIEW, 0, &at_full);
+}
