@@ -2,7 +2,7 @@
 //! error naming the thing at fault, a non-zero exit, no panic, and nothing
 //! written that should not be.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

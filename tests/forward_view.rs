@@ -3,8 +3,7 @@
 //! tree stock encfs writes reads back as its plaintext; damage gives EIO,
 //! never wrong bytes; writes are refused; the daemon and CLI behave.
 
-mod common;
-#[path = "forward_view/damage.rs"]
+use crate::common;
 mod damage;
 
 use std::fs::{self, File};

@@ -6,7 +6,7 @@
 //! excludes), `mail` (hardened, password_command) and `media` (hardened,
 //! on_demand, idle_timeout 2s).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::symlink;

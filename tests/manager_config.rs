@@ -3,7 +3,7 @@
 //! mistake; `{T}` in the yaml is a temporary directory holding the sources
 //! `a/` and `b/`, a plain file `file` and the mount root `mnt/`.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! is accepted by stock encfs, and `encmount restore` of what encfs wrote
 //! equals the tree that was written.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -2,8 +2,8 @@
 //! who may read every entry whatever its mode (it is ciphertext); everyone else gets
 //! EACCES. Uses a throw-away system user (`useradd -r`, removed again).
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -2,8 +2,8 @@
 //! too long to encrypt, the exposed config, excludes, mount options, other file systems,
 //! files changing while mounted, the idle timer, and a wrong password.
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -7,8 +7,8 @@
 //! blocks. With rsync's block equal to the volume's, the changed cipher block (it starts
 //! after the 8-byte file header, so it straddles two rsync blocks) costs exactly two.
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -5,8 +5,8 @@
 //! encrypted link target used as a name; a killed daemon leaves a dead mount that
 //! `encmount umount` cleans up. Access control is in `reverse_access.rs`.
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};

@@ -7,8 +7,8 @@
 //! nanoseconds, and rsync 3.5 copies them with nanoseconds, so trees compare exactly
 //! (`mtime_granularity_ns: 1`).
 
-mod common;
-mod rview;
+use crate::common;
+use crate::rview;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

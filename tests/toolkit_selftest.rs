@@ -14,7 +14,7 @@
 //! symlink or FIFO that differs only in nanoseconds from the source (same second). The
 //! generated tree uses fixed old mtimes, so a fresh copy always gets them exactly.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};

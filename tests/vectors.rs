@@ -2,7 +2,7 @@
 //! restore equals `plain/`, every manifest path and link target decodes and
 //! encodes both ways, and every file re-encrypts byte for byte.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

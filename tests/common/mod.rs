@@ -8,9 +8,6 @@
 //! * [`encfs`]: drive the stock encfs 1.9.5 (create reverse configs, forward/reverse mounts,
 //!   `encfsctl decode/encode`).
 
-// Not every test uses every helper.
-#![allow(dead_code)]
-
 pub mod encfs;
 pub mod mount;
 pub mod tree;

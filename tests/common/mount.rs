@@ -29,8 +29,6 @@ pub struct MountEntry {
     pub source: String,
     /// Per-mount options, e.g. `ro,nosuid,nodev,relatime`.
     pub mount_options: String,
-    /// Super-block options, e.g. `rw,user_id=0,group_id=0,default_permissions`.
-    pub super_options: String,
 }
 
 impl MountEntry {
@@ -58,7 +56,6 @@ fn parse_line(line: &[u8]) -> Option<MountEntry> {
         mount_options: text(fields.get(5)?),
         fstype: text(fields.get(sep + 1)?),
         source: text(fields.get(sep + 2)?),
-        super_options: text(fields.get(sep + 3)?),
     })
 }
 
@@ -203,12 +200,6 @@ impl Mount {
         if let Err(e) = unmount(&self.mnt) {
             panic!("{e}");
         }
-    }
-
-    /// Stops guarding: the mount stays when this is dropped (for tests that hand it over).
-    pub fn disarm(mut self) -> PathBuf {
-        self.armed = false;
-        std::mem::take(&mut self.mnt)
     }
 }
 

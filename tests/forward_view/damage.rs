@@ -7,11 +7,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use super::{MAC_VOLUME, TIMEOUT, cipher_of, mkdir, mount_cmd, mount_view, os_err};
 use crate::common::mount::{Mount, wait_mounted};
 use crate::common::tree::{CompareOptions, assert_same_tree, walk};
 use crate::common::vectors::{VectorCopy, copy_vector};
 use crate::common::{encmount_bin, require, run};
-use crate::{MAC_VOLUME, TIMEOUT, cipher_of, mkdir, mount_cmd, mount_view, os_err};
 
 /// A view served in the foreground, its log (stderr) kept in a file.
 struct Foreground {

@@ -6,9 +6,6 @@
 //! A [`View`] unmounts on drop (also on panic); if the daemon does not go away, it is
 //! killed, which also wakes any thread stuck in a request to it.
 
-// Not every test file uses every helper.
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -190,11 +187,6 @@ fn mount_command(src: &Path, mnt: &Path, vol: Option<&Volume>, extra: &[&str]) -
 }
 
 impl View {
-    /// `rel` below the mount point.
-    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
-        self.mnt.join(rel)
-    }
-
     /// The stderr of a `--foreground` view so far.
     pub fn log(&self) -> String {
         let (_, log) = self.child.as_ref().expect("not a --foreground view");

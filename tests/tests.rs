@@ -1,0 +1,20 @@
+//! The integration tests: one test binary, one module per area (linked once,
+//! not once per file). `common` and `rview` are the shared helpers.
+//!
+//! Run one area with `cargo test --test integration reverse_view::`.
+
+mod common;
+mod rview;
+
+mod cli_errors;
+mod forward_view;
+mod manager;
+mod manager_config;
+mod offline_interop;
+mod reverse_access;
+mod reverse_behaviour;
+mod reverse_rsync;
+mod reverse_safety;
+mod reverse_view;
+mod toolkit_selftest;
+mod vectors;
