@@ -9,5 +9,6 @@ pub mod log;
 pub mod manager;
 pub mod password;
 pub mod restore;
+pub mod shim;
 pub mod view;
 pub mod volume;
