@@ -7,6 +7,7 @@ mod common;
 mod rview;
 
 mod cli_errors;
+mod e2e_backuppc;
 mod forward_view;
 mod manager;
 mod manager_config;

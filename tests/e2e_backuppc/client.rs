@@ -17,7 +17,10 @@ use super::sandbox::Ns;
 use crate::common::{encmount_bin, require, run};
 
 const INSTALLED_ENCMOUNT: &str = "/usr/bin/encmount";
+const INSTALLED_SHIM: &str = "/usr/bin/encmount-rsync";
 const INSTALLED_SUDOERS: &str = "/etc/sudoers.d/encmount";
+/// The repository's sudoers drop-in (design §9), relative to the crate.
+const REPO_SUDOERS: &str = "sudoers.d/encmount";
 
 /// How the backup user's rsync server runs on the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub enum Pull {
     /// Today's setup: `sudo /usr/bin/rsync`, allowed by
     /// `backuppc ALL=NOPASSWD: /usr/bin/rsync --server --sender *`.
     PlainRsync,
+    /// The product: `sudo encmount-rsync`, allowed by the packaged sudoers drop-in.
+    Shim,
 }
 
 /// The encmount programs of the run.
@@ -32,6 +37,8 @@ pub enum Pull {
 pub struct Programs {
     /// `encmount` (manager, restore).
     pub encmount: PathBuf,
+    /// `encmount-rsync`, the sudo shim.
+    pub shim: PathBuf,
     /// Whether they are the package's (`/usr/bin`).
     pub installed: bool,
 }
@@ -39,7 +46,7 @@ pub struct Programs {
 impl Programs {
     /// The installed package's programs if it is installed, else the ones cargo built.
     pub fn locate() -> Programs {
-        let installed = [INSTALLED_ENCMOUNT];
+        let installed = [INSTALLED_ENCMOUNT, INSTALLED_SHIM];
         let present: Vec<&str> = installed
             .iter()
             .copied()
@@ -48,6 +55,7 @@ impl Programs {
         if present.is_empty() {
             return Programs {
                 encmount: encmount_bin(),
+                shim: PathBuf::from(env!("CARGO_BIN_EXE_encmount-rsync")),
                 installed: false,
             };
         }
@@ -66,6 +74,7 @@ impl Programs {
         );
         Programs {
             encmount: PathBuf::from(INSTALLED_ENCMOUNT),
+            shim: PathBuf::from(INSTALLED_SHIM),
             installed: true,
         }
     }
@@ -74,15 +83,38 @@ impl Programs {
     /// the sudoers rule that lets the backup user run it.
     pub fn client_path(&self, ns: Ns, pull: Pull, user: &str, dir: &Path) -> String {
         require(&["sudo", "visudo", "rsync"]);
-        let (path, rule, name) = match pull {
-            Pull::PlainRsync => (
-                "sudo /usr/bin/rsync".to_string(),
-                format!("{user} ALL=(root) NOPASSWD: /usr/bin/rsync --server --sender *\n"),
-                "encmount-e2e-plain",
-            ),
-        };
-        install_sudoers(ns, dir, name, &rule);
-        path
+        match pull {
+            Pull::PlainRsync => {
+                let rule =
+                    format!("{user} ALL=(root) NOPASSWD: /usr/bin/rsync --server --sender *\n");
+                install_sudoers(ns, dir, "encmount-e2e-plain", &rule);
+                "sudo /usr/bin/rsync".into()
+            }
+            Pull::Shim if self.installed => {
+                // The packaged drop-in, as dpkg installed it (the namespace's /etc is an
+                // overlay of the real one).
+                run(ns.cmd("visudo").args(["-c", "-f", INSTALLED_SUDOERS]));
+                format!("sudo {INSTALLED_SHIM}")
+            }
+            Pull::Shim => {
+                let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(REPO_SUDOERS);
+                let text = fs::read_to_string(&repo).unwrap_or_else(|e| {
+                    panic!(
+                        "missing: the repository's sudoers drop-in {} ({e}); the end-to-end \
+                         test installs it, with the shim's path rewritten, in its namespace",
+                        repo.display()
+                    )
+                });
+                assert!(
+                    text.contains(INSTALLED_SHIM),
+                    "{} does not name {INSTALLED_SHIM}",
+                    repo.display()
+                );
+                let shim = self.shim.to_str().expect("the shim's path is UTF-8");
+                install_sudoers(ns, dir, "encmount", &text.replace(INSTALLED_SHIM, shim));
+                format!("sudo {shim}")
+            }
+        }
     }
 }
 
