@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use encmount::view::excludes::Excludes;
+use encmount::excludes::Excludes;
 use encmount::view::reverse::tree::{FileIvMode, ReverseOptions, ReverseTree};
 use encmount::view::table::ROOT_ID;
 use encmount::volume::{Preset, Volume};

@@ -5,10 +5,14 @@
 //! it.
 
 pub mod configfile;
+pub mod daemon;
+pub mod excludes;
 pub mod log;
 pub mod manager;
+pub mod mounts;
 pub mod password;
 pub mod restore;
 pub mod shim;
+pub mod state;
 pub mod view;
 pub mod volume;

@@ -22,6 +22,7 @@ use nix::unistd::{Gid, Uid, fchownat};
 
 use crate::configfile::{V6_NAME, open_nofollow};
 use crate::volume::content::is_zero;
+use crate::volume::names::long::{self, Resolution};
 use crate::volume::{CipherSize, Volume};
 
 /// Blocks decrypted per read.
@@ -282,19 +283,28 @@ impl<'a> Walker<'a> {
             }
         };
         names.sort();
-        for name in names {
-            let at_root = cipher_rel.as_os_str().is_empty();
-            if at_root && ROOT_CONFIG_NAMES.iter().any(|n| OsStr::new(n) == name) {
-                continue;
-            }
-            let c_rel = cipher_rel.join(&name);
-            let (plain_name, name_iv) = match self.vol.decode_name(name.as_bytes(), dir_iv) {
+        let at_root = cipher_rel.as_os_str().is_empty();
+        names.retain(|name| !(at_root && ROOT_CONFIG_NAMES.iter().any(|n| OsStr::new(n) == name)));
+        let decoded: Vec<_> = names
+            .iter()
+            .map(|name| self.vol.decode_name(name.as_bytes(), dir_iv))
+            .collect();
+        let long_names = self.resolve_long_names(cipher_rel, &names, &decoded);
+        for (name, decoded) in names.iter().zip(decoded) {
+            let c_rel = cipher_rel.join(name);
+            let (plain_name, name_iv) = match decoded {
                 Ok(d) => d,
                 Err(e) => {
                     self.problem(&c_rel, None, format!("cannot decode name: {e}"));
                     continue;
                 }
             };
+            if long_names.is_side(&plain_name) {
+                continue;
+            }
+            let plain_name = long_names
+                .full_name(&plain_name)
+                .map_or(plain_name.clone(), <[u8]>::to_vec);
             let meta = match fs::symlink_metadata(self.cipher_root.join(&c_rel)) {
                 Ok(m) => m,
                 Err(e) => {
@@ -310,6 +320,38 @@ impl<'a> Walker<'a> {
             })?;
         }
         Ok(())
+    }
+
+    /// The long names of one cipher directory (`volume::names::long`):
+    /// short names with a side entry that holds their full name. A side
+    /// entry that does not decrypt leaves its short name as it is (and is
+    /// then restored, and reported, as an ordinary file).
+    fn resolve_long_names(
+        &self,
+        cipher_rel: &Path,
+        names: &[OsString],
+        decoded: &[Result<(Vec<u8>, u64), crate::volume::Error>],
+    ) -> Resolution {
+        let plain = || {
+            decoded
+                .iter()
+                .filter_map(|d| d.as_ref().ok().map(|(p, _)| &p[..]))
+        };
+        if !plain().any(long::is_short) {
+            return Resolution::default();
+        }
+        let read_side = |side: &[u8]| {
+            let i = decoded
+                .iter()
+                .position(|d| d.as_ref().is_ok_and(|(p, _)| p == side))?;
+            let (_, name_iv) = decoded[i].as_ref().ok()?;
+            read_small_file(
+                self.vol,
+                &self.cipher_root.join(cipher_rel).join(&names[i]),
+                *name_iv,
+            )
+        };
+        long::resolve(plain(), read_side, |s, f| self.vol.is_short_name_of(s, f))
     }
 
     fn visit(&mut self, e: Entry) -> Result<(), RestoreError> {
@@ -582,6 +624,32 @@ pub fn decrypt_stream(
         ));
     }
     Ok(written)
+}
+
+/// The plaintext of a small cipher file (a long name's side entry); `None`
+/// if it is not a regular file, is larger than a name can be, or does not
+/// decrypt.
+pub fn read_small_file(vol: &Volume, path: &Path, name_iv: u64) -> Option<Vec<u8>> {
+    let mut input = open_nofollow(path).ok()?;
+    let meta = input.metadata().ok()?;
+    if !meta.is_file() || meta.len() > 64 * 1024 {
+        return None;
+    }
+    let mut buf = vec![0; vol.layout().block_size()];
+    let mut out = Vec::new();
+    decrypt_stream(
+        vol,
+        &mut input,
+        meta.len(),
+        name_iv,
+        &mut buf,
+        &mut |d, _| {
+            out.extend_from_slice(d);
+            Ok(())
+        },
+    )
+    .ok()?;
+    Some(out)
 }
 
 /// A scratch buffer for [`decrypt_stream`].

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, umount2};
 
-use super::paths::resolved;
 use super::{ManagerError, Paths, View};
-use crate::view::mount::{FS_TYPE, mount_entry};
+use crate::mounts::{mount_entry, resolved};
 
 /// The process name of a view daemon.
 const DAEMON_COMM: &str = "encmount";
@@ -65,7 +64,7 @@ pub fn probe(view: &View, paths: &Paths) -> Health {
     let Some(entry) = mount_entry(&mnt) else {
         return Health::Down;
     };
-    if entry.fs_type != FS_TYPE {
+    if !entry.is_view() {
         return Health::Foreign {
             fs_type: entry.fs_type,
         };

@@ -18,9 +18,10 @@ use nix::mount::{MntFlags, umount2};
 
 use super::config::{FileIv, PasswordSpec};
 use super::health::{self, Health, probe};
-use super::paths::{create_dir, resolved};
+use super::paths::create_dir;
 use super::{ManagerError, Paths, View};
 use crate::log;
+use crate::mounts::resolved;
 use crate::password::check_password_file;
 
 /// How long a daemon may take to exit after its mount went away.

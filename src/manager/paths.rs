@@ -109,26 +109,6 @@ fn absolute(p: &Path) -> Result<PathBuf, ManagerError> {
     })
 }
 
-/// `p` with symlinks resolved as far as it exists: a mountpoint still to
-/// be created, or a dead FUSE mount (which cannot be stat'ed), resolves
-/// through its parent.
-pub fn resolved(p: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut cur = p;
-    loop {
-        if let Ok(c) = cur.canonicalize() {
-            return rest.iter().rev().fold(c, |acc: PathBuf, n| acc.join(n));
-        }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                cur = parent;
-            }
-            _ => return p.to_path_buf(),
-        }
-    }
-}
-
 /// Creates `dir` and its missing parents, each root-owned (the manager
 /// runs as root) and mode 0755 whatever the umask, so readers can reach
 /// the views below. Existing directories are left as they are.
@@ -206,13 +186,5 @@ mod tests {
         create_dir(&d.path().join("a/b")).unwrap();
         std::fs::write(d.path().join("f"), "").unwrap();
         assert!(create_dir(&d.path().join("f/x")).is_err());
-    }
-
-    #[test]
-    fn resolved_goes_through_missing_parts() {
-        let d = tempfile::tempdir().unwrap();
-        let real = d.path().canonicalize().unwrap();
-        assert_eq!(resolved(&d.path().join("a/b")), real.join("a/b"));
-        assert_eq!(resolved(d.path()), real);
     }
 }

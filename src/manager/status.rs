@@ -21,7 +21,7 @@
 //!     "last_access": 1767229200,// epoch seconds of the last request
 //!     "idle_secs": 42,          // seconds since then
 //!     "open_handles": 0,
-//!     "skipped_names": 0        // names left out: encrypted form too long
+//!     "skipped_names": 0        // names left out: a long name whose short name is taken
 //! } ] }
 //! ```
 
@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use super::health::{Health, probe};
 use super::{Config, Paths, View};
-use crate::view::state::{epoch_secs, read_state};
+use crate::state::{epoch_secs, read_state};
 
 /// The JSON format version.
 pub const VERSION: u32 = 1;
@@ -80,7 +80,8 @@ pub struct ViewStatus {
     pub idle_secs: Option<u64>,
     /// Open files and directories.
     pub open_handles: Option<u64>,
-    /// Names left out of the view because their encrypted form is too long.
+    /// Names left out of the view: long names whose short name is taken
+    /// (`volume::names::long`).
     pub skipped_names: Option<u64>,
 }
 

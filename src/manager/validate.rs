@@ -10,8 +10,8 @@ use super::config::{
     Config, ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_MOUNT_ROOT, DEFAULT_RSYNC, IoClass,
     PasswordSpec, RawFile, RawShim, RawView, Reader, Shim, View, line_of,
 };
-use super::paths::resolved;
-use crate::view::excludes::Excludes;
+use crate::excludes::Excludes;
+use crate::mounts::resolved;
 
 /// FUSE worker threads a view may ask for.
 const THREADS: std::ops::RangeInclusive<u16> = 1..=64;

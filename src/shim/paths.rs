@@ -16,8 +16,7 @@ use nix::sys::statfs::{FUSE_SUPER_MAGIC, fstatfs};
 
 use super::Refusal;
 use crate::manager::View;
-use crate::manager::paths::resolved;
-use crate::view::mount::{FS_TYPE, mount_entry};
+use crate::mounts::{FS_TYPE, mount_entry, resolved};
 
 /// Characters rsync or a shell could expand.
 const GLOB: &[u8] = b"*?[]{}\\";

@@ -1,8 +1,7 @@
 //! FUSE frontends (design §4, §5): thin maps from requests to the volume
 //! and to the source tree.
 
-pub mod daemon;
-pub mod excludes;
+pub mod fdlimit;
 pub mod forward;
 pub mod fuse;
 pub mod mount;
@@ -12,7 +11,6 @@ pub mod readonly;
 pub mod reverse;
 pub mod shared;
 pub mod source;
-pub mod state;
 pub mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};

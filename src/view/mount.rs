@@ -6,8 +6,8 @@
 //! 0.18's own mount code cannot set the fs type, and unmounts the path a
 //! second time when its session ends.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader};
+use std::fs::OpenOptions;
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -20,9 +20,8 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::log;
+use crate::mounts::{FS_TYPE, mount_entry};
 
-/// The file system type the views mount as (`fuse.` + subtype).
-pub const FS_TYPE: &str = "fuse.encmount";
 /// Readahead for the view's backing device: lets one sequential reader
 /// keep several 1 MiB reads in flight, one per FUSE thread.
 const READAHEAD_KB: u32 = 4096;
@@ -219,85 +218,5 @@ pub fn unmount(mnt: &Path, lazy: bool) -> io::Result<()> {
             "cannot unmount {}: {e}",
             mnt.display()
         ))),
-    }
-}
-
-/// One line of `/proc/self/mountinfo`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountEntry {
-    /// `major:minor` of the mount.
-    pub device: String,
-    /// The mountpoint, unescaped.
-    pub mountpoint: PathBuf,
-    /// The fs type, e.g. `fuse.encmount`.
-    pub fs_type: String,
-    /// The mount source (for views: the source directory).
-    pub source: String,
-}
-
-/// The mount at exactly `mnt` (the last one, if stacked).
-pub fn mount_entry(mnt: &Path) -> Option<MountEntry> {
-    let f = File::open("/proc/self/mountinfo").ok()?;
-    BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| parse_mountinfo(&l))
-        .filter(|e| e.mountpoint == mnt)
-        .last()
-}
-
-fn parse_mountinfo(line: &str) -> Option<MountEntry> {
-    let (left, right) = line.split_once(" - ")?;
-    let l: Vec<&str> = left.split(' ').collect();
-    let r: Vec<&str> = right.split(' ').collect();
-    Some(MountEntry {
-        device: l.get(2)?.to_string(),
-        mountpoint: PathBuf::from(unescape(l.get(4)?)),
-        fs_type: r.first()?.to_string(),
-        source: unescape(r.get(1)?),
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_lines_parse() {
-        let l = "42 27 0:39 / /tmp/my\\040mnt ro,nosuid,nodev,relatime - fuse.encmount /srv/plain\\040dir ro,user_id=0,group_id=0,allow_other";
-        let e = parse_mountinfo(l).unwrap();
-        assert_eq!(e.device, "0:39");
-        assert_eq!(e.mountpoint, PathBuf::from("/tmp/my mnt"));
-        assert_eq!(e.fs_type, FS_TYPE);
-        assert_eq!(e.source, "/srv/plain dir");
-        let opt = "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue";
-        assert_eq!(parse_mountinfo(opt).unwrap().fs_type, "ext3");
-        assert!(parse_mountinfo("garbage").is_none());
-    }
-
-    #[test]
-    fn root_is_a_mount() {
-        assert!(mount_entry(Path::new("/")).is_some());
-        assert!(mount_entry(Path::new("/definitely/not/mounted")).is_none());
     }
 }

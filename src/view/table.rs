@@ -5,15 +5,22 @@
 //! or a synthetic one for virtual entries. The caller picks the id; the
 //! table counts the kernel's lookups per id and keeps the latest data for
 //! it (an entry may be renamed, or an inode number reused, while cached).
+//!
+//! Directory handles are a cache, not a copy of the kernel's: at most a
+//! budget of them stay open (see `view::fdlimit`), the least recently used
+//! are closed (CLOCK: one second chance for a handle used since the last
+//! sweep), and an evicted one is re-opened by the same checked walk from
+//! its nearest open ancestor that opened it first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use fuser::Errno;
 use nix::sys::stat::SFlag;
 
+use crate::view::fdlimit;
 use crate::view::shared::errno;
 use crate::view::source::{self, kind_of};
 
@@ -46,9 +53,67 @@ pub struct DiskNode {
     /// The chain IV after this node's name: a directory's IV for the names
     /// in it, a file's external IV (format §6.2, §7.1).
     pub name_iv: u64,
-    /// A directory's `O_PATH` handle, once opened (the root's from the
-    /// start).
-    pub dirfd: OnceLock<Arc<OwnedFd>>,
+    /// A directory's `O_PATH` handle while it is cached (the root's
+    /// always).
+    pub dirfd: DirFd,
+    /// A regular file's plaintext size as last told to the kernel (a
+    /// reverse view pins an opened file's size to it, see its `open`).
+    pub shown_size: AtomicU64,
+}
+
+/// A directory node's cached `O_PATH` handle.
+#[derive(Default)]
+pub struct DirFd {
+    fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// Used since the last eviction sweep passed it.
+    used: AtomicBool,
+}
+
+impl DirFd {
+    /// A handle that is never evicted (the root's).
+    pub fn held(fd: Arc<OwnedFd>) -> Self {
+        Self {
+            fd: Mutex::new(Some(fd)),
+            used: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Arc<OwnedFd>>> {
+        self.fd.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handle if it is open; marks it used.
+    fn get(&self) -> Option<Arc<OwnedFd>> {
+        let fd = self.lock().clone();
+        if fd.is_some() {
+            self.used.store(true, Ordering::Relaxed);
+        }
+        fd
+    }
+
+    /// Stores `fd` unless another thread got there first; returns the
+    /// handle in force and whether it is `fd`.
+    fn set(&self, fd: Arc<OwnedFd>) -> (Arc<OwnedFd>, bool) {
+        let mut g = self.lock();
+        match &*g {
+            Some(old) => (old.clone(), false),
+            None => {
+                *g = Some(fd.clone());
+                (fd, true)
+            }
+        }
+    }
+
+    /// Closes the cached handle (requests that hold it keep it until they
+    /// are done).
+    fn evict(&self) {
+        self.lock().take();
+    }
+
+    /// Whether a handle is cached.
+    pub fn is_open(&self) -> bool {
+        self.lock().is_some()
+    }
 }
 
 impl DiskNode {
@@ -61,7 +126,8 @@ impl DiskNode {
             kind: SFlag::S_IFDIR,
             disk_ino,
             name_iv: 0,
-            dirfd: OnceLock::from(fd),
+            dirfd: DirFd::held(fd),
+            shown_size: AtomicU64::new(0),
         }
     }
 
@@ -88,11 +154,22 @@ struct Slot<T> {
 /// Node id -> node data, with kernel lookup counts.
 pub struct NodeTable<T> {
     slots: Mutex<HashMap<u64, Slot<T>>>,
+    /// The nodes whose directory handle was cached, oldest first (some
+    /// since evicted or dropped); at most `dir_budget` long.
+    open_dirs: Mutex<VecDeque<Weak<T>>>,
+    dir_budget: usize,
 }
 
 impl<T: TreeNode> NodeTable<T> {
-    /// A table holding only the root.
+    /// A table holding only the root, caching as many directory handles
+    /// as the open-file limit allows (`fdlimit::dir_fd_budget`).
     pub fn new(root: T) -> Self {
+        Self::with_dir_budget(root, fdlimit::dir_fd_budget())
+    }
+
+    /// A table holding only the root that caches at most `dir_budget`
+    /// directory handles besides the root's.
+    pub fn with_dir_budget(root: T, dir_budget: usize) -> Self {
         let mut slots = HashMap::new();
         slots.insert(
             ROOT_ID,
@@ -103,6 +180,8 @@ impl<T: TreeNode> NodeTable<T> {
         );
         Self {
             slots: Mutex::new(slots),
+            open_dirs: Mutex::new(VecDeque::new()),
+            dir_budget: dir_budget.max(1),
         }
     }
 
@@ -200,14 +279,15 @@ impl NodeTable<DiskNode> {
 
     /// An `O_PATH` handle to the directory behind node `id`, opened from
     /// its parent's handle by name without following links, and checked to
-    /// be the same object the node describes (design §4).
+    /// be the same object the node describes (design §4). An evicted
+    /// parent is re-opened the same way, up to the nearest cached ancestor.
     pub fn dir_fd(&self, id: u64) -> Result<Arc<OwnedFd>, Errno> {
         let node = self.get(id).ok_or(Errno::ESTALE)?;
         if node.kind != SFlag::S_IFDIR {
             return Err(Errno::ENOTDIR);
         }
         if let Some(fd) = node.dirfd.get() {
-            return Ok(fd.clone());
+            return Ok(fd);
         }
         let pfd = self.dir_fd(node.parent)?;
         let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
@@ -215,7 +295,39 @@ impl NodeTable<DiskNode> {
             return Err(Errno::ESTALE);
         }
         let fd = Arc::new(source::open_dir_at(pfd.as_fd(), node.disk_name(), &st).map_err(errno)?);
-        Ok(node.dirfd.get_or_init(|| fd).clone())
+        let (fd, fresh) = node.dirfd.set(fd);
+        if fresh {
+            self.cache_dir(&node);
+        }
+        Ok(fd)
+    }
+
+    /// Notes that `node` now caches a handle, and evicts the least recently
+    /// used handles beyond the budget.
+    fn cache_dir(&self, node: &Arc<DiskNode>) {
+        let mut ring = self.open_dirs.lock().unwrap_or_else(|p| p.into_inner());
+        ring.push_back(Arc::downgrade(node));
+        // Each pass clears the `used` marks it skips, so two passes at most.
+        let mut budget = 2 * ring.len();
+        while ring.len() > self.dir_budget && budget > 0 {
+            budget -= 1;
+            let Some(weak) = ring.pop_front() else { break };
+            let Some(n) = weak.upgrade() else { continue };
+            if n.dirfd.used.swap(false, Ordering::Relaxed) {
+                ring.push_back(weak);
+            } else {
+                n.dirfd.evict();
+            }
+        }
+    }
+
+    /// Directory handles cached now (the root's not counted).
+    pub fn cached_dir_fds(&self) -> usize {
+        let ring = self.open_dirs.lock().unwrap_or_else(|p| p.into_inner());
+        ring.iter()
+            .filter_map(Weak::upgrade)
+            .filter(|n| n.dirfd.is_open())
+            .count()
     }
 }
 
@@ -304,6 +416,51 @@ mod tests {
         );
         t.forget(ROOT_ID, 100);
         assert!(t.get(ROOT_ID).is_some());
+    }
+
+    fn dir_node(parent: u64, name: &str, st: &nix::sys::stat::FileStat) -> DiskNode {
+        DiskNode {
+            parent,
+            name: name.as_bytes().into(),
+            cipher_name: None,
+            kind: SFlag::S_IFDIR,
+            disk_ino: st.st_ino,
+            name_iv: 0,
+            dirfd: DirFd::default(),
+            shown_size: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn directory_handles_are_bounded_and_reopened_with_the_same_checks() {
+        let d = tempfile::tempdir().unwrap();
+        let (fd, st) = source::open_root(d.path()).unwrap();
+        let t = NodeTable::with_dir_budget(DiskNode::root(st.st_ino, Arc::new(fd)), 2);
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            let name = format!("d{i}");
+            std::fs::create_dir(d.path().join(&name)).unwrap();
+            let st = source::stat_at(t.dir_fd(ROOT_ID).unwrap().as_fd(), name.as_bytes()).unwrap();
+            t.lookup(st.st_ino, |_| true, || dir_node(ROOT_ID, &name, &st));
+            ids.push((st.st_ino, name));
+        }
+        for (id, _) in &ids {
+            t.dir_fd(*id).unwrap();
+            assert!(t.cached_dir_fds() <= 2);
+        }
+        // an evicted directory is re-opened, and checked: one replaced meanwhile is stale
+        let (first, name) = &ids[0];
+        assert!(!t.get(*first).unwrap().dirfd.is_open());
+        t.dir_fd(*first).unwrap();
+        let (second, name2) = &ids[1];
+        assert!(!t.get(*second).unwrap().dirfd.is_open());
+        std::fs::rename(d.path().join(name2), d.path().join("moved")).unwrap();
+        std::fs::create_dir(d.path().join(name2)).unwrap();
+        assert_eq!(t.dir_fd(*second).unwrap_err(), Errno::ESTALE);
+        assert!(
+            t.get(*first).unwrap().dirfd.is_open(),
+            "{name} still cached"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::key::KeyMaterial;
 const FILE_IV_LABEL: &[u8] = b"encmount file-iv v1";
 const MAC_RAND_LABEL: &[u8] = b"encmount mac-rand v1";
 const VIEW_INO_LABEL: &[u8] = b"encmount view-ino v1";
+const LONG_NAME_LABEL: &[u8] = b"encmount long-name v1";
 
 /// The reverse file IV encfs derives from an inode number (format §7.1):
 /// the first 8 bytes of SHA-1(u64le(ino)), big-endian.
@@ -65,6 +66,20 @@ impl Deriver {
         m.update(rel_path);
         let d = m.finalize().into_bytes();
         u64::from_be_bytes(d[..8].try_into().expect("32-byte MAC")) | (1 << 63)
+    }
+
+    /// The tag of a long name (see `names::long`): HMAC-SHA256(volume key,
+    /// "encmount long-name v1" || 0x00 || full plaintext name), first 10
+    /// bytes.
+    pub fn long_name_tag(&self, name: &[u8]) -> [u8; super::names::long::TAG_LEN] {
+        let mut m = self.mac.clone();
+        m.update(LONG_NAME_LABEL);
+        m.update(&[0]);
+        m.update(name);
+        let d = m.finalize().into_bytes();
+        d[..super::names::long::TAG_LEN]
+            .try_into()
+            .expect("32-byte MAC")
     }
 
     /// The `blockMACRandBytes` of block `block` of the file with IV

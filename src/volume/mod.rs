@@ -198,6 +198,21 @@ impl Volume {
         self.names.encoded_len(len) <= names::NAME_MAX
     }
 
+    /// How a name too long to encrypt is stored (`names::long`); `None`
+    /// when it fits.
+    pub fn long_name(&self, name: &[u8]) -> Option<names::long::LongName> {
+        if self.name_fits(name.len()) {
+            return None;
+        }
+        let tag = self.deriver.long_name_tag(name);
+        Some(names::long::shorten(name, &tag, self.max_plain_name_len()))
+    }
+
+    /// Whether `short` is the short name of the long name `full`.
+    pub fn is_short_name_of(&self, short: &[u8], full: &[u8]) -> bool {
+        self.long_name(full).is_some_and(|l| l.short == short)
+    }
+
     /// The header seed of a file whose name chain IV is `name_iv`: the IV
     /// itself with external IV chaining, else 0 (format §7.1).
     pub fn external_iv(&self, name_iv: u64) -> u64 {

@@ -6,6 +6,8 @@
 use super::Error;
 use super::cipher::{BLOCK_LEN, Cipher};
 
+pub mod long;
+
 const B64_ALPHABET: &[u8; 64] = b",-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const B32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 

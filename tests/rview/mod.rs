@@ -135,6 +135,38 @@ pub fn mount_view(src: &Path, mnt: &Path, vol: Option<&Volume>, extra: &[&str]) 
     View::new(guard, pid, None)
 }
 
+/// Like [`mount_view`], with the command (and so the daemon) started under an open-file
+/// limit of `nofile` (soft and hard), as `ulimit -n NOFILE` in a shell would.
+pub fn mount_view_with_nofile(
+    src: &Path,
+    mnt: &Path,
+    vol: Option<&Volume>,
+    extra: &[&str],
+    nofile: u64,
+) -> View {
+    use std::os::unix::process::CommandExt;
+    let guard = Mount::adopt(mnt);
+    let mut cmd = mount_command(src, &guard.mnt, vol, extra);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_NOFILE,
+                nofile,
+                nofile,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+    let out = run_with_timeout(&mut cmd, SLOW);
+    if !out.status.success() {
+        panic!("{}", failure_report(&cmd, &out));
+    }
+    let pid = daemon_pid(&guard.mnt)
+        .unwrap_or_else(|| panic!("no encmount daemon serves {}", show_os(mnt)));
+    View::new(guard, pid, None)
+}
+
 /// Like [`mount_view`] with `--foreground`: the view runs as our child, its stderr (the
 /// log) goes to `log`. Returns once the mount is live.
 pub fn mount_foreground(

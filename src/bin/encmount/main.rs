@@ -129,9 +129,12 @@ enum Command {
         long_about = "Validate the manager's yaml and, for each view, its volume \
             config, its password source (a password_file must be root-owned and \
             mode 0600; a password_command must print a line) and that the \
-            password opens the config, and list source files that the view \
-            cannot show because their encrypted names would be longer than 255 \
-            bytes. Exit status 0 only when all is well."
+            password opens the config. Then walk each source as its view \
+            would: names longer than EncFS allows (stored under a short name \
+            plus a side entry, see the README's Long names) are listed as \
+            notes; a long name whose short name another entry has, and a \
+            cipher path longer than 4096 bytes (rsync cannot copy it), are \
+            problems. Exit status 0 only when there are no problems."
     )]
     Check(manager::CheckArgs),
 }

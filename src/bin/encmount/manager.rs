@@ -13,7 +13,7 @@ use encmount::manager::check::check_view;
 use encmount::manager::launch::foreground_command;
 use encmount::manager::status::{self, ViewStatus};
 use encmount::manager::{self, Config, DownOutcome, Paths, UpOutcome, View};
-use encmount::view::state::epoch_secs;
+use encmount::state::epoch_secs;
 
 /// `-c FILE`: the manager's yaml.
 #[derive(Args, Debug, Clone)]

@@ -8,16 +8,17 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, ValueEnum};
 use encmount::configfile::{self, ConfigFileError};
+use encmount::daemon::{self, Notifier};
+use encmount::excludes::Excludes;
 use encmount::log;
+use encmount::mounts;
+use encmount::state::{StateWriter, ViewState, epoch_secs};
 use encmount::view::Gate;
-use encmount::view::daemon::{self, Notifier};
-use encmount::view::excludes::Excludes;
 use encmount::view::forward::ForwardFs;
 use encmount::view::forward::tree::ForwardTree;
 use encmount::view::mount::{self as vmount, IdlePolicy, MountSpec};
 use encmount::view::reverse::ReverseFs;
 use encmount::view::reverse::tree::{ExposedConfig, FileIvMode, ReverseOptions, ReverseTree};
-use encmount::view::state::{StateWriter, ViewState, epoch_secs};
 use encmount::volume::Volume;
 use fuser::Filesystem;
 
@@ -186,6 +187,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         daemon::close_inherited_fds();
     }
     log::init("encmount", log::Facility::Daemon, true);
+    // Before any tree sizes its directory-handle cache from the limit.
+    encmount::view::fdlimit::raise_to_hard();
     let src = a
         .source
         .canonicalize()
@@ -231,7 +234,8 @@ pub fn mount(a: &MountArgs) -> Result<()> {
         let n = t.skipped().count();
         if n > 0 {
             log::warn(&format!(
-                "{n} names were left out of the view (too long); see the log above"
+                "{n} names were left out of the view (too long, and the short name \
+                 they would be stored under is taken); see the log above"
             ));
         }
     };
@@ -468,10 +472,10 @@ pub fn umount(a: &UmountArgs) -> Result<()> {
         .mountpoint
         .canonicalize()
         .or_else(|_| absolute(&a.mountpoint))?;
-    let Some(entry) = vmount::mount_entry(&mnt) else {
+    let Some(entry) = mounts::mount_entry(&mnt) else {
         bail!("{} is not mounted", a.mountpoint.display());
     };
-    if entry.fs_type != vmount::FS_TYPE {
+    if !entry.is_view() {
         bail!(
             "{} is a {} mount, not an encmount view; use umount(8)",
             a.mountpoint.display(),

@@ -5,7 +5,8 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::UNIX_EPOCH;
 
 use fuser::{Errno, FileAttr, INodeNo};
@@ -16,11 +17,12 @@ use crate::log;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
+use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::{CipherSize, Volume};
 use listing::{Listed, Listing};
 
 mod listing;
+mod long;
 
 /// Config files never shown from the cipher root (format §6.7).
 pub const CONFIG_NAMES: [&[u8]; 3] = [b".encfs6.xml", b".encfs5", b".encfs4"];
@@ -187,7 +189,8 @@ impl ForwardTree {
                 kind,
                 disk_ino: ino,
                 name_iv: e.name_iv,
-                dirfd: OnceLock::new(),
+                dirfd: DirFd::default(),
+                shown_size: AtomicU64::new(0),
             },
         );
         self.attr(id, &e.st, self.shown_size(&e.st, dir, &e.cname))
@@ -197,7 +200,9 @@ impl ForwardTree {
     pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
         let pnode = self.nodes.node(parent)?;
         let pfd = self.nodes.dir_fd(parent)?;
-        let (cname, name_iv) = self.vol.encode_name(name, pnode.name_iv);
+        let (cname, name_iv) = self
+            .lookup_name(pfd.as_fd(), pnode.name_iv, name)
+            .ok_or(Errno::ENOENT)?;
         if parent == ROOT_ID && CONFIG_NAMES.contains(&&cname[..]) {
             return Err(Errno::ENOENT);
         }
@@ -309,9 +314,10 @@ impl ForwardTree {
         nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
     }
 
-    /// The longest plaintext name the volume can hold.
+    /// The longest plaintext name shown (longer ones than the volume can
+    /// encrypt are stored as long names, `volume::names::long`).
     pub fn name_max(&self) -> usize {
-        self.vol.max_plain_name_len()
+        crate::volume::names::NAME_MAX
     }
 
     /// The cipher directory.

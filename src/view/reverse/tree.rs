@@ -3,27 +3,31 @@
 //! the cipher tree stock encfs would decrypt.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
 
-use crate::view::excludes::Excludes;
+use crate::excludes::Excludes;
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, read_at_full, time};
 use crate::view::source::{self, kind_of};
-use crate::view::table::{DiskNode, Handles, NodeTable, ROOT_ID};
+use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
 use crate::volume::{CipherOff, Layout, PlainSize, Volume};
 
 mod listing;
+mod long;
 use listing::Listing;
+use long::{LongLookup, SideNode};
 
 /// The config's name at the view root (format §6.7).
 pub const CONFIG_NAME: &[u8] = b".encfs6.xml";
@@ -64,14 +68,27 @@ pub struct ReverseOptions {
 }
 
 struct OpenFile {
+    /// The node it was opened as.
+    id: u64,
     file: File,
+    /// The plaintext size this handle serves, fixed at open (see
+    /// [`ReverseTree::open`]).
+    size: u64,
     file_iv: u64,
     header: [u8; 8],
+}
+
+/// The size pinned for a node while handles to it are open.
+struct Pin {
+    size: u64,
+    handles: u32,
 }
 
 enum Handle {
     File(OpenFile),
     Config,
+    /// A long name's side entry: its whole ciphertext.
+    Side(Box<[u8]>),
 }
 
 /// A reverse view.
@@ -85,8 +102,14 @@ pub struct ReverseTree {
     nodes: NodeTable<DiskNode>,
     files: Handles<Handle>,
     dirs: Handles<Listing>,
-    /// Names left out because their encrypted form is too long (design §4).
+    /// Node id -> the plaintext size its open handles serve.
+    pins: Mutex<HashMap<u64, Pin>>,
+    /// Names left out (a long name whose short name is taken, design §4).
     skipped: ProblemLog,
+    /// Long names seen (each logged once).
+    long_names: ProblemLog,
+    /// Side entries of long names the kernel knows.
+    sides: NodeTable<SideNode>,
 }
 
 impl ReverseTree {
@@ -105,7 +128,10 @@ impl ReverseTree {
             nodes: NodeTable::new(root),
             files: Handles::default(),
             dirs: Handles::default(),
+            pins: Mutex::new(HashMap::new()),
             skipped: ProblemLog::default(),
+            long_names: ProblemLog::default(),
+            sides: NodeTable::new(SideNode::root()),
         })
     }
 
@@ -222,7 +248,7 @@ impl ReverseTree {
         };
         // The chain IV too: when a directory above was renamed, the same
         // parent id and name sit under another path and need another IV.
-        self.nodes.lookup(
+        let node = self.nodes.lookup(
             id,
             |n| {
                 n.parent == parent
@@ -238,10 +264,30 @@ impl ReverseTree {
                 kind,
                 disk_ino: st.st_ino,
                 name_iv,
-                dirfd: OnceLock::new(),
+                dirfd: DirFd::default(),
+                shown_size: AtomicU64::new(0),
             },
         );
-        Ok(self.attr(id, st, link_len))
+        let st = self.shown(id, &node, st);
+        Ok(self.attr(id, &st, link_len))
+    }
+
+    fn pins(&self) -> MutexGuard<'_, HashMap<u64, Pin>> {
+        self.pins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `st` as the kernel is told it: a regular file with open handles has
+    /// their pinned size, so that `fstat` after `open` agrees with what
+    /// reads serve. Records the size told.
+    fn shown(&self, id: u64, node: &DiskNode, st: &FileStat) -> FileStat {
+        let mut st = *st;
+        if kind_of(&st) == SFlag::S_IFREG {
+            if let Some(pin) = self.pins().get(&id) {
+                st.st_size = pin.size as i64;
+            }
+            node.shown_size.store(st.st_size as u64, Ordering::Relaxed);
+        }
+        st
     }
 
     /// `lookup`: the entry with encrypted name `name` in directory `parent`.
@@ -255,8 +301,25 @@ impl ReverseTree {
             .decode_name(name, pnode.name_iv)
             .map_err(|_| Errno::ENOENT)?;
         let pfd = self.nodes.dir_fd(parent)?;
-        let st = source::stat_at(pfd.as_fd(), &plain).map_err(errno)?;
-        let rel = join(&self.nodes.path(parent).ok_or(Errno::ESTALE)?, &plain);
+        let dir_path = self.nodes.path(parent).ok_or(Errno::ESTALE)?;
+        let (plain, st) = match source::stat_at(pfd.as_fd(), &plain) {
+            Ok(st) => (plain, st),
+            // No such source entry: maybe a long name's short or side name.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match self.find_long(pfd.as_fd(), &dir_path, &plain)? {
+                    LongLookup::Short { full, st } => (full, st),
+                    LongLookup::Side { full, st } => {
+                        let rel = join(&dir_path, &full);
+                        if self.hidden(parent, &full, &st, &rel) {
+                            return Err(Errno::ENOENT);
+                        }
+                        return self.side_found(parent, &dir_path, &full, name_iv, &st);
+                    }
+                }
+            }
+            Err(e) => return Err(errno(e)),
+        };
+        let rel = join(&dir_path, &plain);
         if self.hidden(parent, &plain, &st, &rel) {
             return Err(Errno::ENOENT);
         }
@@ -266,6 +329,7 @@ impl ReverseTree {
     /// `forget`.
     pub fn forget(&self, id: u64, n: u64) {
         self.nodes.forget(id, n);
+        self.sides.forget(id, n);
     }
 
     /// The current source stat of node `id`, checked to be the same object.
@@ -288,12 +352,16 @@ impl ReverseTree {
         if id == CONFIG_INO {
             return self.config_attr().ok_or(Errno::ENOENT);
         }
+        if let Some(attr) = self.side_getattr(id) {
+            return attr;
+        }
         let (node, st) = self.stat_node(id)?;
         let link_len = if node.kind == SFlag::S_IFLNK {
             Some(self.link_len(self.nodes.dir_fd(node.parent)?.as_fd(), &node.name)?)
         } else {
             None
         };
+        let st = self.shown(id, &node, &st);
         let mut attr = self.attr(id, &st, link_len);
         if id == ROOT_ID {
             attr.ino = INodeNo(st.st_ino);
@@ -327,10 +395,21 @@ impl ReverseTree {
     }
 
     /// `open` (read-only): returns a handle number.
+    ///
+    /// The handle serves a size fixed now (README, "files that change
+    /// during a pull"): the size the kernel was last told (it may answer
+    /// `fstat` from its cache), or the file's size if it shrank below that;
+    /// while handles are open, every stat of the node answers that size and
+    /// the last block is encrypted from exactly the bytes up to it, so a
+    /// copy is a prefix of the file as it was and its MACs hold. A file
+    /// that shrinks below it reads EIO, which the reader reports.
     pub fn open(&self, id: u64) -> Result<u64, Errno> {
         if id == CONFIG_INO {
             self.opts.config.as_ref().ok_or(Errno::ENOENT)?;
             return Ok(self.files.insert(Handle::Config));
+        }
+        if let Some(fh) = self.side_open(id) {
+            return fh;
         }
         let node = self.nodes.node(id)?;
         match node.kind {
@@ -348,8 +427,20 @@ impl ReverseTree {
         let header = self
             .vol
             .encode_header(file_iv, self.vol.external_iv(node.name_iv));
+        let now = st.st_size as u64;
+        let size = {
+            let mut pins = self.pins();
+            let pin = pins.entry(id).or_insert_with(|| Pin {
+                size: now.min(node.shown_size.load(Ordering::Relaxed)),
+                handles: 0,
+            });
+            pin.handles += 1;
+            pin.size
+        };
         Ok(self.files.insert(Handle::File(OpenFile {
+            id,
             file,
+            size,
             file_iv,
             header,
         })))
@@ -357,6 +448,17 @@ impl ReverseTree {
 
     /// `release`.
     pub fn release(&self, fh: u64) {
+        if let Some(h) = self.files.get(fh)
+            && let Handle::File(f) = &*h
+        {
+            let mut pins = self.pins();
+            if let Some(pin) = pins.get_mut(&f.id) {
+                pin.handles -= 1;
+                if pin.handles == 0 {
+                    pins.remove(&f.id);
+                }
+            }
+        }
         self.files.remove(fh);
     }
 
@@ -370,8 +472,11 @@ impl ReverseTree {
     ) -> Result<R, Errno> {
         let h = self.files.get(fh).ok_or(Errno::EBADF)?;
         match &*h {
-            Handle::Config => {
-                let bytes = &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes;
+            Handle::Config | Handle::Side(_) => {
+                let bytes = match &*h {
+                    Handle::Side(bytes) => bytes,
+                    _ => &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes[..],
+                };
                 let start = (offset as usize).min(bytes.len());
                 let end = start.saturating_add(size as usize).min(bytes.len());
                 Ok(reply(&bytes[start..end]))
@@ -392,11 +497,9 @@ impl ReverseTree {
         size: usize,
         buf: &mut Vec<u8>,
     ) -> Result<Range<usize>, Errno> {
-        // The size now, not at open: a file may grow or shrink while mounted.
-        let st = source::stat_fd(f.file.as_fd()).map_err(errno)?;
         let plan = self
             .layout
-            .plan_read(CipherOff(offset), size, PlainSize(st.st_size as u64));
+            .plan_read(CipherOff(offset), size, PlainSize(f.size));
         let hdr = plan.header.len();
         let plain_len = (plan.plain.end - plan.plain.start) as usize;
         let cipher_len = self.layout.blocks_cipher_len(plain_len as u64) as usize;
@@ -409,6 +512,11 @@ impl ReverseTree {
         let blocks = &mut buf[hdr..];
         let got =
             read_at_full(&f.file, &mut blocks[..plain_len], plan.plain.start).map_err(errno)?;
+        if got < plain_len {
+            // Shrunk below the size this handle serves: a short block would
+            // not be the one the size promised (its MAC, its length).
+            return Err(Errno::EIO);
+        }
         let cipher_len = self
             .vol
             .reverse_encrypt_in_place(f.file_iv, plan.blocks.start, blocks, got)

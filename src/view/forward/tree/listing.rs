@@ -74,6 +74,7 @@ impl ForwardTree {
                 name_iv,
             });
         }
+        self.resolve_long_names(dfd.as_fd(), &mut entries);
         Ok(self.dirs.insert(Listing { dir: id, entries }))
     }
 

@@ -1,7 +1,9 @@
 //! Directory listings of the reverse view: a snapshot of the source
-//! directory at opendir (names encrypted, hidden and too-long entries left
-//! out), served by offset to readdir and readdirplus.
+//! directory at opendir (names encrypted, hidden entries left out, long
+//! names shown as their short and side names), served by offset to readdir
+//! and readdirplus.
 
+use std::collections::HashSet;
 use std::io;
 use std::os::fd::AsFd;
 
@@ -13,7 +15,6 @@ use crate::log;
 use crate::view::shared::{errno, file_type, join};
 use crate::view::source::{self, kind_of};
 use crate::view::table::ROOT_ID;
-use crate::volume::names::NAME_MAX;
 
 /// One entry of a directory listing.
 pub(super) struct Listed {
@@ -22,6 +23,8 @@ pub(super) struct Listed {
     plain: Box<[u8]>,
     st: Option<FileStat>,
     name_iv: u64,
+    /// The side entry of the long entry `plain` (see `long`).
+    side: bool,
 }
 
 /// A directory snapshot taken at opendir.
@@ -37,7 +40,12 @@ impl ReverseTree {
         let dfd = self.nodes.dir_fd(id)?;
         let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
         let dir_path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
-        let max_plain = self.vol.max_plain_name_len();
+        // Only where a long name needs it: the names its own could clash with.
+        let taken: HashSet<Vec<u8>> = if names.iter().any(|e| !self.vol.name_fits(e.name.len())) {
+            names.iter().map(|e| e.name.clone()).collect()
+        } else {
+            HashSet::new()
+        };
         let mut entries = Vec::with_capacity(names.len() + 1);
         for e in names {
             let st = match source::stat_at(dfd.as_fd(), &e.name) {
@@ -58,24 +66,35 @@ impl ReverseTree {
             if self.hidden(id, &e.name, &st, &rel) {
                 continue;
             }
-            let (name, name_iv) = self.vol.encode_name(&e.name, node.name_iv);
-            if name.len() > NAME_MAX {
-                if self.skipped.first(&rel) {
-                    log::warn(&format!(
-                        "view of {}: left out {}: its encrypted name would be {} bytes \
-                         (the limit is {NAME_MAX}); rename it to at most {max_plain} bytes",
-                        self.src.display(),
-                        String::from_utf8_lossy(&rel),
-                        name.len()
-                    ));
-                }
+            if !self.vol.name_fits(e.name.len()) {
+                let Some(ln) = self.show_long(&rel, &e.name, |n| taken.contains(n)) else {
+                    continue;
+                };
+                let (side, side_iv) = self.vol.encode_name(&ln.side, node.name_iv);
+                entries.push(Listed {
+                    name: side.into(),
+                    plain: e.name.clone().into(),
+                    st: Some(st),
+                    name_iv: side_iv,
+                    side: true,
+                });
+                let (name, name_iv) = self.vol.encode_name(&ln.short, node.name_iv);
+                entries.push(Listed {
+                    name: name.into(),
+                    plain: e.name.into(),
+                    st: Some(st),
+                    name_iv,
+                    side: false,
+                });
                 continue;
             }
+            let (name, name_iv) = self.vol.encode_name(&e.name, node.name_iv);
             entries.push(Listed {
                 name: name.into(),
                 plain: e.name.into(),
                 st: Some(st),
                 name_iv,
+                side: false,
             });
         }
         if id == ROOT_ID && self.opts.config.is_some() {
@@ -84,6 +103,7 @@ impl ReverseTree {
                 plain: CONFIG_NAME.into(),
                 st: None,
                 name_iv: 0,
+                side: false,
             });
         }
         Ok(self.dirs.insert(Listing { dir: id, entries }))
@@ -106,6 +126,10 @@ impl ReverseTree {
         let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
         for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
             let (ino, kind) = match &e.st {
+                Some(_) if e.side => (
+                    self.side_id_of(&dir_path, &e.plain).ok_or(Errno::EIO)?,
+                    FileType::RegularFile,
+                ),
                 Some(st) => (
                     self.entry_id(st, &join(&dir_path, &e.plain)),
                     file_type(kind_of(st)),
@@ -134,6 +158,12 @@ impl ReverseTree {
         let dfd = self.nodes.dir_fd(dir)?;
         for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
             let attr = match &e.st {
+                Some(st) if e.side => {
+                    match self.side_found(dir, &dir_path, &e.plain, e.name_iv, st) {
+                        Ok(a) => a,
+                        Err(_) => continue,
+                    }
+                }
                 Some(st) => {
                     let rel = join(&dir_path, &e.plain);
                     match self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd()) {
@@ -149,7 +179,7 @@ impl ReverseTree {
             };
             if add(i as u64 + 1, &e.name, &attr) {
                 if e.st.is_some() {
-                    self.nodes.forget(attr.ino.0, 1);
+                    self.forget(attr.ino.0, 1);
                 }
                 break;
             }

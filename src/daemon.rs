@@ -5,14 +5,32 @@
 //! pipe, detaches (new session, `/`, stdio on `/dev/null`) and serves.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
 
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
 
 const READY: &[u8] = b"ok";
+
+/// Why a daemon did not come up.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The report pipe or the fork failed.
+    #[error("cannot start the view daemon: {what}: {source}")]
+    Start {
+        /// The step that failed (`pipe`, `fork`).
+        what: &'static str,
+        /// The cause.
+        source: Errno,
+    },
+    /// The child reported a failure (or died without reporting).
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// The child's way to tell the waiting parent how mounting went.
 pub struct Notifier {
@@ -49,11 +67,12 @@ pub fn close_inherited_fds() {
 /// the child called [`Notifier::ready`], else the child's reason as an
 /// error. The child runs `child` (which must report, then serve) and exits
 /// with its status; it never returns from this function.
-pub fn daemonize(child: impl FnOnce(&mut Notifier) -> i32) -> io::Result<()> {
-    let (r, w): (OwnedFd, OwnedFd) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+pub fn daemonize(child: impl FnOnce(&mut Notifier) -> i32) -> Result<(), DaemonError> {
+    let start = |what| move |source| DaemonError::Start { what, source };
+    let (r, w): (OwnedFd, OwnedFd) = pipe2(OFlag::O_CLOEXEC).map_err(start("pipe"))?;
     // SAFETY: the process has one thread here (views start their threads
     // only when serving), so the child may run arbitrary code.
-    match unsafe { fork() }.map_err(io::Error::from)? {
+    match unsafe { fork() }.map_err(start("fork"))? {
         ForkResult::Parent { child } => {
             drop(w);
             let mut msg = Vec::new();
@@ -63,7 +82,7 @@ pub fn daemonize(child: impl FnOnce(&mut Notifier) -> i32) -> io::Result<()> {
             }
             let _ = waitpid(child, None);
             let reason = String::from_utf8_lossy(&msg).trim().to_string();
-            Err(io::Error::other(if reason.is_empty() {
+            Err(DaemonError::Failed(if reason.is_empty() {
                 "the view daemon exited before mounting".to_string()
             } else {
                 reason

@@ -33,7 +33,7 @@ pub struct ViewState {
     pub last_access: u64,
     /// Open files and directories.
     pub open_handles: u64,
-    /// Names left out because their encrypted form is too long.
+    /// Names left out: long names whose short name is taken.
     pub skipped_names: u64,
 }
 
