@@ -175,7 +175,7 @@ Host 127.0.0.1
   BatchMode yes
 EOF
 chmod 0644 "$T/ssh/"{ssh_config,known_hosts,authorized_keys}
-ns /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config" >"$T/ssh/sshd.log" 2>&1 &
+nsenter --target="$holder" --mount -- /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config" >"$T/ssh/sshd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q 'Server listening' "$T/ssh/sshd.log" && break; sleep 0.1; done
 grep -q 'Server listening' "$T/ssh/sshd.log" || die "sshd did not start: $(cat "$T/ssh/sshd.log")"
@@ -208,7 +208,9 @@ echo "\$Conf{RsyncShareName} = ['$T/srv/bench']; \$Conf{RsyncClientPath} = '$enc
 echo "\$Conf{RsyncShareName} = ['$T/src'];" >"$T/conf/plain.pl"
 echo "\$Conf{RsyncShareName} = ['$T/mnt-encfs'];" >"$T/conf/encfs.pl"
 chown -R backuppc "$T"/{conf,top,log,run}
-as_bpc "$bpcbin/BackupPC" >"$T/log/daemon.out" 2>&1 &
+# nsenter and setpriv exec, so $! is the daemon itself (a shell function would fork).
+nsenter --target="$holder" --mount -- setpriv --reuid=backuppc --regid=backuppc --init-groups \
+    --reset-env "$bpcbin/BackupPC" >"$T/log/daemon.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do grep -q ' started, pid ' "$T/log/LOG" 2>/dev/null && break; sleep 0.2; done
 grep -q ' started, pid ' "$T/log/LOG" 2>/dev/null || die "BackupPC did not start: $(cat "$T/log/daemon.out")"
