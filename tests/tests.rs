@@ -8,6 +8,7 @@ mod rview;
 
 mod broken_pipe;
 mod cli_errors;
+mod e2e_backuppc;
 mod forward_view;
 mod long_names;
 mod manager;
