@@ -10,6 +10,7 @@
 //! wrong is ever left under a file's own name.
 
 pub mod list;
+pub mod long_names;
 pub mod progress;
 pub mod select;
 pub mod source;
@@ -27,6 +28,7 @@ use nix::sys::stat::SFlag;
 use crate::configfile::V6_NAME;
 use crate::volume::content::is_zero;
 use crate::volume::{self, CipherSize, Volume};
+use long_names::{LongNames, Side};
 use progress::Progress;
 use select::Selector;
 use source::{DirSource, Kind, Member, Meta, Source, SourceError};
@@ -401,6 +403,8 @@ struct Engine<'a, 'o> {
     dir_meta: Vec<(Vec<u8>, Meta)>,
     held: Vec<Held>,
     held_bytes: usize,
+    /// Short names and side entries, resolved at the end.
+    long: LongNames,
     names_ok: u64,
     names_bad: u64,
     buf: Vec<u8>,
@@ -450,6 +454,7 @@ impl<'a, 'o> Engine<'a, 'o> {
             dir_meta: Vec::new(),
             held: Vec::new(),
             held_bytes: 0,
+            long: LongNames::default(),
             names_ok: 0,
             names_bad: 0,
             buf: Vec::new(),
@@ -476,16 +481,62 @@ impl<'a, 'o> Engine<'a, 'o> {
         if self.names_ok == 0 && self.names_bad > 0 {
             return Err(RestoreError::WrongVolume(self.source_name.clone()));
         }
+        let plan = self.finish_long_names();
         // Deepest first: a directory's times after everything inside it.
         for (rel, meta) in std::mem::take(&mut self.dir_meta).iter().rev() {
+            let rel = plan.map(rel);
             if let Action::Restore(w) = &mut self.action
-                && let Err(e) = w.apply(rel, meta, false, None)
+                && let Err(e) = w.apply(&rel, meta, false, None)
             {
-                self.problem(b"-", Some(rel), EntryError::Meta(e));
+                self.problem(b"-", Some(&rel), EntryError::Meta(e));
             }
         }
         self.report.elapsed = self.start.elapsed();
         Ok(self.report)
+    }
+
+    /// Renames each resolved short name to its full name and writes the
+    /// side entries that did not resolve ([`long_names`]).
+    fn finish_long_names(&mut self) -> long_names::Plan {
+        let vol = match &self.vol {
+            Vol::Borrowed(v) => *v,
+            Vol::Owned(v) => v,
+            Vol::Pending(_) => unreachable!("checked by the caller"),
+        };
+        let Action::Restore(w) = &mut self.action else {
+            return long_names::Plan::default();
+        };
+        let plan = std::mem::take(&mut self.long).plan(|s, f| vol.is_short_name_of(s, f));
+        let mut failed = Vec::new();
+        for side in &plan.files {
+            let written = w.create(&side.path).and_then(|f| {
+                std::io::Write::write_all(&mut &f, &side.contents).map_err(|e| {
+                    WriteError::Sys {
+                        op: "write",
+                        errno: nix::errno::Errno::from_raw(
+                            e.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32),
+                        ),
+                    }
+                })?;
+                w.apply(&side.path, &side.meta, false, Some(&f))
+            });
+            match written {
+                Ok(()) => {
+                    self.report.files += 1;
+                    self.report.bytes += side.contents.len() as u64;
+                }
+                Err(e) => failed.push((side.path.clone(), e)),
+            }
+        }
+        for (short, full) in &plan.renames {
+            if let Err(e) = w.rename(short, full) {
+                failed.push((short.clone(), e));
+            }
+        }
+        for (path, e) in failed {
+            self.problem(b"-", Some(&path), EntryError::Write(e));
+        }
+        plan
     }
 
     fn problem(&mut self, cipher: &[u8], plain: Option<&[u8]>, reason: EntryError) {
@@ -534,8 +585,9 @@ impl<'a, 'o> Engine<'a, 'o> {
             inner: m.data,
             progress: self.progress.clone(),
         };
-        if let Err(reason) = self.entry(&m.kind, &m.meta, &mut metered, &plain, name_iv) {
-            self.problem(&m.path, Some(&plain), reason);
+        match self.entry(&m.kind, &m.meta, &mut metered, &plain, name_iv) {
+            Ok(()) => self.long.saw(&plain),
+            Err(reason) => self.problem(&m.path, Some(&plain), reason),
         }
         match self.output_error.take() {
             Some(e) => Err(RestoreError::Output(e)),
@@ -708,6 +760,20 @@ impl<'a, 'o> Engine<'a, 'o> {
                     self.report.bytes += n;
                     return Ok(());
                 };
+                if long_names::may_be_side(plain, meta.size) {
+                    let mut contents = Vec::new();
+                    decrypt_stream(vol, data, meta.size, name_iv, &mut self.buf, &mut |d, _| {
+                        contents.extend_from_slice(d);
+                        Ok(())
+                    })
+                    .map_err(EntryError::Decrypt)?;
+                    self.long.hold(Side {
+                        path: plain.to_vec(),
+                        contents,
+                        meta: meta.clone(),
+                    });
+                    return Ok(());
+                }
                 let out = w.create(plain)?;
                 let result = decrypt_stream(
                     vol,
