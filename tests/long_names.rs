@@ -16,7 +16,7 @@ use std::process::Command;
 
 use common::encfs::forward_mount;
 use common::mount::{Mount, is_mounted};
-use common::{encmount_bin, require, run, show, tempdir};
+use common::{encmount_bin, require, run, run_with_stdin, show, tempdir};
 use rview::{PASSWORD, SLOW, Volume, init_volume, mkdirs, mount_foreground, rsync, with_timeout};
 
 const TOOLS: &[&str] = &["encfs", "rsync", "fusermount3", "fuse", "root"];
@@ -272,4 +272,84 @@ fn long_names_round_trip_paranoia() {
 #[test]
 fn long_names_round_trip_standard() {
     long_names_round_trip("standard");
+}
+
+/// Relative paths of a tree, parents before children, siblings in name order
+/// (`reverse`: in reverse name order).
+fn member_list(root: &Path, reverse: bool) -> Vec<Vec<u8>> {
+    fn walk(root: &Path, rel: &[u8], reverse: bool, out: &mut Vec<Vec<u8>>) {
+        let mut names: Vec<Vec<u8>> = fs::read_dir(p(root, rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+            .collect();
+        names.sort();
+        if reverse {
+            names.reverse();
+        }
+        for n in names {
+            let child = if rel.is_empty() {
+                n
+            } else {
+                [rel, b"/", &n].concat()
+            };
+            out.push(child.clone());
+            if fs::symlink_metadata(p(root, &child)).unwrap().is_dir() {
+                walk(root, &child, reverse, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, b"", reverse, &mut out);
+    out
+}
+
+/// A GNU tar of a copy of the view, its members in both sibling orders (so
+/// that each side entry comes once before and once after its short name),
+/// restores with `restore --tar` (from a file and from standard input) under
+/// the full names.
+#[test]
+fn long_names_tar_round_trip_in_either_member_order() {
+    require(&["rsync", "tar", "fusermount3", "fuse", "root"]);
+    let t = tempdir();
+    let [src, mnt, copy] = ["src", "mnt", "copy"].map(|d| t.path().join(d));
+    mkdirs(&[&src, &mnt, &copy]);
+    let fx = make_source(&src);
+    let vol = init_volume(t.path(), "standard");
+    let want = tree(&src);
+    let view = mount_foreground(&src, &mnt, Some(&vol), &[], &t.path().join("log"));
+    rsync(&["-a"], &view.mnt, &copy);
+    view.unmount();
+    assert_eq!(
+        tree(&copy).len(),
+        want.len() + fx.long.len() + 1,
+        "entries in the copy (side entries and the config)"
+    );
+    for (reverse, from_stdin) in [(false, false), (true, true), (true, false)] {
+        let tag = format!("rev{reverse}-stdin{from_stdin}");
+        let list = t.path().join(format!("{tag}.list"));
+        let members = member_list(&copy, reverse);
+        fs::write(&list, members.join(&0u8)).unwrap();
+        let archive = t.path().join(format!("{tag}.tar"));
+        run(Command::new("tar")
+            .args(["--format=gnu", "--no-recursion", "--null", "-C"])
+            .arg(&copy)
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-T")
+            .arg(&list));
+        let dest = t.path().join(format!("{tag}.restored"));
+        let mut cmd = Command::new(encmount_bin());
+        cmd.args(["restore", "--quiet", "--config"])
+            .arg(&vol.config)
+            .arg("--password-file")
+            .arg(&vol.password_file)
+            .arg("--tar");
+        if from_stdin {
+            let input = fs::read(&archive).unwrap();
+            run_with_stdin(cmd.arg("-").arg(&dest), &input);
+        } else {
+            run(cmd.arg(&archive).arg(&dest));
+        }
+        assert_same(&tree(&dest), &want, &format!("restored from {tag}.tar"));
+    }
 }
