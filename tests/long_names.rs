@@ -306,10 +306,10 @@ fn member_list(root: &Path, reverse: bool) -> Vec<Vec<u8>> {
 /// A GNU tar of a copy of the view, its members in both sibling orders (so
 /// that each side entry comes once before and once after its short name),
 /// restores with `restore --tar` (from a file and from standard input) under
-/// the full names.
+/// the full names; so does an Info-ZIP zip of it.
 #[test]
-fn long_names_tar_round_trip_in_either_member_order() {
-    require(&["rsync", "tar", "fusermount3", "fuse", "root"]);
+fn long_names_tar_and_zip_round_trips_in_any_member_order() {
+    require(&["rsync", "tar", "zip", "fusermount3", "fuse", "root"]);
     let t = tempdir();
     let [src, mnt, copy] = ["src", "mnt", "copy"].map(|d| t.path().join(d));
     mkdirs(&[&src, &mnt, &copy]);
@@ -352,4 +352,21 @@ fn long_names_tar_round_trip_in_either_member_order() {
         }
         assert_same(&tree(&dest), &want, &format!("restored from {tag}.tar"));
     }
+    // Info-ZIP, in its own (directory) order.
+    let archive = t.path().join("copy.zip");
+    run(Command::new("zip")
+        .args(["-r", "-y", "-q"])
+        .arg(&archive)
+        .arg(".")
+        .current_dir(&copy));
+    let dest = t.path().join("zip.restored");
+    run(Command::new(encmount_bin())
+        .args(["restore", "--quiet", "--config"])
+        .arg(&vol.config)
+        .arg("--password-file")
+        .arg(&vol.password_file)
+        .arg("--zip")
+        .arg(&archive)
+        .arg(&dest));
+    assert_same(&tree(&dest), &want, "restored from copy.zip");
 }
