@@ -306,7 +306,7 @@ fn member_list(root: &Path, reverse: bool) -> Vec<Vec<u8>> {
 /// A GNU tar of a copy of the view, its members in both sibling orders (so
 /// that each side entry comes once before and once after its short name),
 /// restores with `restore --tar` (from a file and from standard input) under
-/// the full names; so does an Info-ZIP zip of it.
+/// the full names, and `ls` lists them so; so does an Info-ZIP zip of it.
 #[test]
 fn long_names_tar_and_zip_round_trips_in_any_member_order() {
     require(&["rsync", "tar", "zip", "fusermount3", "fuse", "root"]);
@@ -351,6 +351,26 @@ fn long_names_tar_and_zip_round_trips_in_any_member_order() {
             run(cmd.arg(&archive).arg(&dest));
         }
         assert_same(&tree(&dest), &want, &format!("restored from {tag}.tar"));
+        // `ls` names them by their full names too, and not the side entries.
+        let listing = run(Command::new(encmount_bin())
+            .args(["ls", "--config"])
+            .arg(&vol.config)
+            .arg("--password-file")
+            .arg(&vol.password_file)
+            .arg("--tar")
+            .arg(&archive));
+        let listing = String::from_utf8(listing.stdout).unwrap();
+        assert_eq!(
+            listing.lines().count(),
+            want.len(),
+            "ls of {tag}.tar:\n{listing}"
+        );
+        for rel in want.keys().filter_map(|k| std::str::from_utf8(k).ok()) {
+            assert!(
+                listing.lines().any(|l| l == rel),
+                "ls of {tag}.tar: {rel} missing:\n{listing}"
+            );
+        }
     }
     // Info-ZIP, in its own (directory) order.
     let archive = t.path().join("copy.zip");

@@ -58,6 +58,12 @@ pub fn may_be_side(path: &[u8], size: u64) -> bool {
     size <= MAX_SIDE && long::side_target(split(path).1).is_some()
 }
 
+/// Whether any component of `path` has the form of a short name (its
+/// full path is known only at the end).
+pub fn below_short(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/').any(long::is_short)
+}
+
 impl LongNames {
     /// Notes an entry restored under `path`.
     pub fn saw(&mut self, path: &[u8]) {

@@ -405,6 +405,9 @@ struct Engine<'a, 'o> {
     held_bytes: usize,
     /// Short names and side entries, resolved at the end.
     long: LongNames,
+    /// Listings below a short name or of a side entry, shown at the end
+    /// under their full names (`true`: a side entry).
+    long_listed: Vec<(list::Listed, bool)>,
     names_ok: u64,
     names_bad: u64,
     buf: Vec<u8>,
@@ -455,6 +458,7 @@ impl<'a, 'o> Engine<'a, 'o> {
             held: Vec::new(),
             held_bytes: 0,
             long: LongNames::default(),
+            long_listed: Vec::new(),
             names_ok: 0,
             names_bad: 0,
             buf: Vec::new(),
@@ -503,10 +507,28 @@ impl<'a, 'o> Engine<'a, 'o> {
             Vol::Owned(v) => v,
             Vol::Pending(_) => unreachable!("checked by the caller"),
         };
-        let Action::Restore(w) = &mut self.action else {
-            return long_names::Plan::default();
-        };
         let plan = std::mem::take(&mut self.long).plan(|s, f| vol.is_short_name_of(s, f));
+        if let Action::List(out) = &mut self.action {
+            let strays: std::collections::HashSet<&[u8]> =
+                plan.files.iter().map(|s| &s.path[..]).collect();
+            for (mut listed, side) in std::mem::take(&mut self.long_listed) {
+                if side && !strays.contains(&listed.path[..]) {
+                    continue;
+                }
+                listed.path = plan.map(&listed.path);
+                if let (Kind::HardLink(_), Some(t)) = (&listed.kind, &listed.target) {
+                    listed.target = Some(plan.map(t));
+                }
+                if let Err(e) = out(listed) {
+                    self.output_error = Some(e);
+                    break;
+                }
+            }
+            return plan;
+        }
+        let Action::Restore(w) = &mut self.action else {
+            return plan;
+        };
         let mut failed = Vec::new();
         for side in &plan.files {
             let written = w.create(&side.path).and_then(|f| {
@@ -723,7 +745,30 @@ impl<'a, 'o> Engine<'a, 'o> {
                 size,
                 target,
             };
-            if let Err(e) = out(listed) {
+            // A side entry that does not decrypt is listed as the file it is.
+            let mut side = false;
+            if *kind == Kind::File && long_names::may_be_side(plain, meta.size) {
+                let mut contents = Vec::new();
+                if self.buf.is_empty() {
+                    self.buf = decrypt_buffer(vol);
+                }
+                let decrypted =
+                    decrypt_stream(vol, data, meta.size, name_iv, &mut self.buf, &mut |d, _| {
+                        contents.extend_from_slice(d);
+                        Ok(())
+                    });
+                if decrypted.is_ok() {
+                    side = true;
+                    self.long.hold(Side {
+                        path: plain.to_vec(),
+                        contents,
+                        meta: meta.clone(),
+                    });
+                }
+            }
+            if side || long_names::below_short(plain) {
+                self.long_listed.push((listed, side));
+            } else if let Err(e) = out(listed) {
                 self.output_error = Some(e);
             }
             return Ok(());
