@@ -312,7 +312,7 @@ fn check_views_only_skips_the_deployment_part() {
     let check = |extra: &[&str]| {
         output(
             Command::new(encmount_bin())
-                .args(["check", "-c"])
+                .args(["check", "--yaml"])
                 .arg(&yaml)
                 .args(extra)
                 .env("ENCMOUNT_RUN_DIR", t.path())
@@ -509,7 +509,7 @@ fn deb_control_conffiles_and_scripts() {
     run(Command::new("visudo").arg("-cf").arg(&sudoers));
     // The packaged yaml is a valid config with no views.
     let out = run(Command::new(encmount_bin())
-        .args(["check", "--views-only", "-c"])
+        .args(["check", "--views-only", "--yaml"])
         .arg(t.path().join("etc/encmount/encmount.yaml"))
         .env_remove("SUDO_UID"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("view "));

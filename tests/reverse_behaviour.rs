@@ -636,3 +636,118 @@ fn mount_takes_the_password_from_stdin_or_a_command() {
         );
     }
 }
+
+/// Replaces the symlink `link` by one to `target`; the new link's inode number.
+fn replace_link(link: &Path, target: &str) -> u64 {
+    fs::remove_file(link).unwrap();
+    std::os::unix::fs::symlink(target, link).unwrap();
+    fs::symlink_metadata(link).unwrap().ino()
+}
+
+#[test]
+fn a_symlink_replaced_under_the_same_inode_number_shows_its_new_target() {
+    require(TOOLS);
+    let t = tempdir();
+    let (src, mnt) = (t.path().join("src"), t.path().join("mnt"));
+    mkdirs(&[&src, &mnt]);
+    // Link targets are encrypted without a per-entry IV (format §6.8): `ref-*`
+    // show what each target encrypts to.
+    let (old, new) = ("old/target/aaaa", "new/target/bbbbbbbb");
+    let link = src.join("link");
+    std::os::unix::fs::symlink(old, &link).unwrap();
+    std::os::unix::fs::symlink(old, src.join("ref-old")).unwrap();
+    std::os::unix::fs::symlink(new, src.join("ref-new")).unwrap();
+    let vol = init_volume(t.path(), "standard");
+    let enc = encode(&vol, &[b"link", b"ref-old", b"ref-new"]);
+    let view = mount_view(&src, &mnt, Some(&vol), &[]);
+    let vlink = p(&view.mnt, &enc[0]);
+    let enc_old = fs::read_link(p(&view.mnt, &enc[1])).unwrap();
+    let enc_new = fs::read_link(p(&view.mnt, &enc[2])).unwrap();
+    assert_ne!(enc_old, enc_new);
+
+    // ext4 hands a freed inode number to the next file created at once; try until
+    // it does (a change to another number is a new node, which no cache confuses).
+    let mut reused = 0;
+    for _ in 0..50 {
+        let ino = replace_link(&link, old);
+        assert_eq!(fs::read_link(&vlink).unwrap(), enc_old, "old target shown");
+        if replace_link(&link, new) != ino {
+            continue;
+        }
+        reused += 1;
+        // No wait: the view must not serve a cached target even within its TTL.
+        assert_eq!(
+            fs::read_link(&vlink).unwrap(),
+            enc_new,
+            "after `rm link; ln -s {new} link` (same inode number {ino}) the view \
+             still shows the old target"
+        );
+        // And past the TTL, after the kernel looked the entry up again.
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(fs::read_link(&vlink).unwrap(), enc_new);
+        if reused == 3 {
+            break;
+        }
+    }
+    assert!(
+        reused > 0,
+        "the source file system ({}) never reused a freed inode number in 50 \
+         tries: this test needs one that does (ext4)",
+        src.display()
+    );
+}
+
+#[test]
+fn a_file_replaced_under_the_same_inode_number_shows_its_new_content() {
+    require(&["encfs", "rsync", "fusermount3", "fuse", "root"]);
+    let t = tempdir();
+    let (src, mnt, copy, plain) = (
+        t.path().join("src"),
+        t.path().join("mnt"),
+        t.path().join("copy"),
+        t.path().join("plain"),
+    );
+    mkdirs(&[&src, &mnt, &copy, &plain]);
+    let file = src.join("file");
+    let content = |seed: u8| -> Vec<u8> { (0..5000u32).map(|i| (i as u8) ^ seed).collect() };
+    fs::write(&file, content(0)).unwrap();
+    let vol = init_volume(t.path(), "hardened");
+    let enc = encode(&vol, &[b"file"]);
+    let view = mount_view(&src, &mnt, Some(&vol), &[]);
+    let vfile = p(&view.mnt, &enc[0]);
+
+    // Same size, same inode number (ext4 reuses a freed one at once; try until it
+    // does), new bytes: the file IV is the same, so only a stale cache could show
+    // the old ciphertext.
+    let mut reused = 0;
+    for seed in 1..50u8 {
+        let ino = fs::metadata(&file).unwrap().ino();
+        let before = fs::read(&vfile).unwrap();
+        fs::remove_file(&file).unwrap();
+        fs::write(&file, content(seed)).unwrap();
+        if fs::metadata(&file).unwrap().ino() != ino {
+            continue;
+        }
+        reused += 1;
+        let after = fs::read(&vfile).unwrap();
+        assert_eq!(after.len(), before.len());
+        assert!(
+            after != before,
+            "after replacing the file (same inode number {ino}, same size) the view \
+             still serves the old ciphertext"
+        );
+        if reused == 3 {
+            break;
+        }
+    }
+    assert!(
+        reused > 0,
+        "the source file system ({}) never reused a freed inode number in 50 \
+         tries: this test needs one that does (ext4)",
+        src.display()
+    );
+    rsync(&["-a"], &view.mnt, &copy);
+    drop(view);
+    let fwd = forward_mount(&copy, &vol.config, PASSWORD.as_bytes(), &plain, true);
+    assert_same_tree(&src, &fwd.mnt, &CompareOptions::CONTENT);
+}

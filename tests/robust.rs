@@ -116,15 +116,15 @@ impl Fx {
         format!("    password_file: {}\n", self.pass.display())
     }
 
-    /// `encmount SUB -c YAML ARGS…` with the fixture's run dir.
+    /// `encmount SUB --yaml YAML ARGS…` with the fixture's run dir.
     fn manager(&self, sub: &str, args: &[&str]) -> Command {
         let mut c = Command::new(encmount_bin());
         c.arg(sub)
-            .arg("-c")
+            .arg("--yaml")
             .arg(&self.yaml)
             .args(args)
             .env("ENCMOUNT_RUN_DIR", &self.run_dir)
-            .env_remove("ENCMOUNT_CONFIG")
+            .env_remove("ENCMOUNT_YAML")
             .env_remove("SUDO_UID")
             .stdin(Stdio::null());
         c
@@ -512,7 +512,7 @@ fn closed_stdout_or_stderr_is_no_panic() {
     require(&["bash", "head"]);
     let o = run(Command::new("bash")
         .arg("-c")
-        .arg(r#""$0" check -c "$1" 2>&1 | head -1; echo "status=${PIPESTATUS[0]}""#)
+        .arg(r#""$0" check --yaml "$1" 2>&1 | head -1; echo "status=${PIPESTATUS[0]}""#)
         .arg(encmount_bin())
         .arg(&fx.yaml)
         .env("ENCMOUNT_RUN_DIR", &fx.run_dir)

@@ -480,7 +480,7 @@ fn shipped_sudoers_drop_in_parses() {
     assert!(
         text.contains("backuppc ALL=(root) NOPASSWD: /usr/bin/encmount-rsync --server --sender *")
     );
-    assert!(text.contains("Defaults:backuppc !requiretty"));
+    assert!(text.contains("Defaults!/usr/bin/encmount-rsync !requiretty"));
     // visudo insists on a file that is not writable by others.
     let t = crate::common::tempdir();
     let copy = t.path().join("encmount");

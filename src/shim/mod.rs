@@ -22,7 +22,7 @@ pub use refusal::Refusal;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
@@ -51,7 +51,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let mut decision = Decision::default();
     let Err(Refusal(why)) = attempt(&args, &mut decision);
     decision.log(Some(&why));
-    eprintln!("encmount-rsync: refused: {}", why.escape_debug());
+    // A closed stderr must not turn a refusal into a panic.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "encmount-rsync: refused: {}",
+        why.escape_debug()
+    );
     1
 }
 

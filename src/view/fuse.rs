@@ -2,13 +2,14 @@
 //! the reader policy, handed to one [`ViewTree`] call and answered once.
 //! Write-path requests get EROFS (`readonly_write_methods!`).
 //!
-//! Caching (design §4): entries, attributes and symlink targets may be
-//! cached for one second (without it, listing a large tree takes four times
-//! as long). Listing a directory and opening a file always reach the reader
-//! check. What a non-reader could get from the cache: `stat` or `readlink`
-//! of an entry whose encrypted path it already knows, within a second of
-//! root or a reader using it; encrypted names cannot be derived without the
-//! key.
+//! Caching (design §4): entries and attributes may be cached for one
+//! second (without it, listing a large tree takes four times as long);
+//! symlink targets are not cached at all (see `shared::tune_kernel`: the
+//! kernel's link cache outlives a replaced link). Listing a directory,
+//! opening a file and reading a link always reach the reader check. What a
+//! non-reader could get from the cache: `stat` of an entry whose encrypted
+//! path it already knows, within a second of root or a reader using it;
+//! encrypted names cannot be derived without the key.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -65,16 +65,21 @@ pub fn read_at_full(f: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usi
 }
 
 /// Asks the kernel for large reads and readdirplus; tolerates kernels that
-/// lack a capability. Symlink targets are cached like attributes (see
-/// `view::fuse` on what that means for the reader check).
+/// lack a capability.
+///
+/// Not `FUSE_CACHE_SYMLINKS`: the kernel keeps a cached target in the
+/// inode's page cache, keyed by node id (= the source inode number), and
+/// never drops it on attribute refresh. `rm link; ln -s new link` on ext4
+/// reuses the freed inode number at once, so the view went on serving the
+/// old target for as long as the kernel kept the inode (BackupPC missed the
+/// change). Every `readlink` is answered from the source instead.
 pub(crate) fn tune_kernel(config: &mut KernelConfig) {
     let _ = config.add_capabilities(
         InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_MAX_PAGES
-            | InitFlags::FUSE_CACHE_SYMLINKS,
+            | InitFlags::FUSE_MAX_PAGES,
     );
     let _ = config.set_max_readahead(1 << 20);
     let _ = config.set_max_background(64);

@@ -359,13 +359,13 @@ pub fn check(a: &CheckArgs) -> Result<()> {
         for f in &findings {
             if f.problem {
                 problems += 1;
-                eprintln!("encmount: deployment: {}", f.message);
+                encmount::report::print_error("encmount", &format!("deployment: {}", f.message));
             } else {
-                println!("deployment: note: {}", f.message);
+                outln!("deployment: note: {}", f.message)?;
             }
         }
         if !findings.iter().any(|f| f.problem) {
-            println!("deployment: ok");
+            outln!("deployment: ok")?;
         }
     }
     if problems > 0 {
