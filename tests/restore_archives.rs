@@ -471,6 +471,14 @@ fn bad_archives_are_named_and_everything_good_restored() {
     );
     assert!(err.contains("archive truncated or corrupt"), "{err}");
     assert!(!out.join("files/big-2MiB").exists());
+    // An empty archive (a failed BackupPC_tarCreate) is an error, not an
+    // empty backup.
+    let empty = fx.path("empty.tar");
+    fs::write(&empty, b"").unwrap();
+    let config = fx.vol.config.to_str().unwrap();
+    let (o, _) = restore("empty", &empty, &["--config", config]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
     let boundary = fx.path("boundary.tar");
     fs::write(&boundary, &bytes[..off as usize - 512]).unwrap();
     let (o, _) = restore("boundary", &boundary, &[]);

@@ -513,6 +513,11 @@ impl Source for TarSource {
         // Without its end-of-archive blocks, a stream that stops at a member
         // boundary would look complete: the reader must have read past the
         // last member.
+        // An empty stream (a failed `ssh … BackupPC_tarCreate`, say) holds
+        // no archive at all: that is an error, not an empty backup.
+        if count.get() == 0 {
+            return Err(truncated(&last, "empty: not one byte of tar data".into()));
+        }
         if count.get() <= end_of_last && end_of_last > 0 {
             return Err(truncated(
                 &last,
