@@ -21,27 +21,10 @@ pub struct Listed {
     pub target: Option<Vec<u8>>,
 }
 
-/// Bytes as text: UTF-8 kept, control characters, backslashes and
-/// invalid bytes escaped (`\n`, `\x01`, `\xff`), so one entry is one line.
+/// Bytes as text, one entry per line: the escaping of `decode`
+/// ([`crate::escape::escape_name`]; its output is always UTF-8).
 pub fn escape(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => s.push_str("\\\\"),
-                '\n' => s.push_str("\\n"),
-                '\t' => s.push_str("\\t"),
-                c if c.is_control() => {
-                    let _ = write!(s, "\\x{:02x}", c as u32);
-                }
-                c => s.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(s, "\\x{b:02x}");
-        }
-    }
-    s
+    String::from_utf8_lossy(&crate::escape::escape_name(bytes)).into_owned()
 }
 
 fn type_char(k: &Kind) -> char {
