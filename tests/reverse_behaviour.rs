@@ -637,6 +637,10 @@ fn mount_takes_the_password_from_stdin_or_a_command() {
     }
 }
 
+/// How often the inode-reuse tests replace an entry before giving up (other
+/// tests creating files at the same time can take the freed number).
+const REUSE_TRIES: usize = 1000;
+
 /// Replaces the symlink `link` by one to `target`; the new link's inode number.
 fn replace_link(link: &Path, target: &str) -> u64 {
     fs::remove_file(link).unwrap();
@@ -668,7 +672,7 @@ fn a_symlink_replaced_under_the_same_inode_number_shows_its_new_target() {
     // ext4 hands a freed inode number to the next file created at once; try until
     // it does (a change to another number is a new node, which no cache confuses).
     let mut reused = 0;
-    for _ in 0..50 {
+    for _ in 0..REUSE_TRIES {
         let ino = replace_link(&link, old);
         assert_eq!(fs::read_link(&vlink).unwrap(), enc_old, "old target shown");
         if replace_link(&link, new) != ino {
@@ -691,7 +695,7 @@ fn a_symlink_replaced_under_the_same_inode_number_shows_its_new_target() {
     }
     assert!(
         reused > 0,
-        "the source file system ({}) never reused a freed inode number in 50 \
+        "the source file system ({}) never reused a freed inode number in {REUSE_TRIES} \
          tries: this test needs one that does (ext4)",
         src.display()
     );
@@ -720,9 +724,13 @@ fn a_file_replaced_under_the_same_inode_number_shows_its_new_content() {
     // does), new bytes: the file IV is the same, so only a stale cache could show
     // the old ciphertext.
     let mut reused = 0;
-    for seed in 1..50u8 {
+    for i in 0..REUSE_TRIES {
+        let seed = (i % 250 + 1) as u8;
         let ino = fs::metadata(&file).unwrap().ino();
         let before = fs::read(&vfile).unwrap();
+        // The kernel sends RELEASE after read returns: give the daemon a moment
+        // to close the old file, or its inode (and number) is not free yet.
+        std::thread::sleep(Duration::from_millis(10));
         fs::remove_file(&file).unwrap();
         fs::write(&file, content(seed)).unwrap();
         if fs::metadata(&file).unwrap().ino() != ino {
@@ -742,7 +750,7 @@ fn a_file_replaced_under_the_same_inode_number_shows_its_new_content() {
     }
     assert!(
         reused > 0,
-        "the source file system ({}) never reused a freed inode number in 50 \
+        "the source file system ({}) never reused a freed inode number in {REUSE_TRIES} \
          tries: this test needs one that does (ext4)",
         src.display()
     );
