@@ -66,7 +66,11 @@ impl ReverseTree {
             if self.is_hidden(id, &e.name, &st, &rel) {
                 continue;
             }
-            if !self.vol.name_fits(e.name.len()) {
+            // A long name is shown under its short name, with its side entry.
+            let short;
+            let shown = if self.vol.name_fits(e.name.len()) {
+                &e.name
+            } else {
                 let Some(ln) = self.show_long(&rel, &e.name, |n| taken.contains(n)) else {
                     continue;
                 };
@@ -79,17 +83,10 @@ impl ReverseTree {
                     name_iv: side_iv,
                     side: true,
                 });
-                let (name, name_iv) = self.vol.encode_name(&ln.short, node.name_iv);
-                entries.push(Listed {
-                    name: name.into(),
-                    plain: e.name.into(),
-                    st: Some(st),
-                    name_iv,
-                    side: false,
-                });
-                continue;
-            }
-            let (name, name_iv) = self.vol.encode_name(&e.name, node.name_iv);
+                short = ln.short;
+                &short
+            };
+            let (name, name_iv) = self.vol.encode_name(shown, node.name_iv);
             entries.push(Listed {
                 name: name.into(),
                 plain: e.name.into(),
