@@ -1,5 +1,6 @@
 //! Volume config files on disk: where to find one (format §2.1), loading
-//! it, unlocking it with a password, and writing one atomically.
+//! it, unlocking it with a password, describing it for people, and writing
+//! one atomically.
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -8,7 +9,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::volume::config::MAX_CONFIG_LEN;
-use crate::volume::{self, Config, ConfigFormat, Volume};
+use crate::volume::{self, Config, ConfigFormat, Kdf, Volume};
 
 /// The V6 config name inside a volume root.
 pub const V6_NAME: &str = ".encfs6.xml";
@@ -161,6 +162,106 @@ pub fn unlock(path: &Path, config: &Config, password: &[u8]) -> Result<Volume, C
             source,
         },
     })
+}
+
+/// A config found, parsed and unlocked.
+pub struct Opened {
+    /// Where the config is.
+    pub path: PathBuf,
+    /// The config as parsed.
+    pub config: Config,
+    /// The unlocked volume.
+    pub volume: Volume,
+}
+
+/// Why [`open`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Finding, reading, parsing or unlocking the config.
+    #[error(transparent)]
+    Config(#[from] ConfigFileError),
+    /// Reading the password.
+    #[error(transparent)]
+    Password(#[from] crate::password::PasswordError),
+}
+
+/// Finds the config of the volume at `root` as [`locate`] does, parses it
+/// and unlocks it with the password from `password`.
+pub fn open(
+    explicit: Option<&Path>,
+    root: Option<&Path>,
+    password: &crate::password::PasswordSource,
+) -> Result<Opened, OpenError> {
+    let located = locate(explicit, root)?;
+    let config = load(&located)?;
+    let password = crate::password::read_password(password, &located.path.display().to_string())?;
+    let volume = unlock(&located.path, &config, password.expose())?;
+    Ok(Opened {
+        path: located.path,
+        config,
+        volume,
+    })
+}
+
+/// The human description of a config, as `info` prints it.
+pub fn describe(path: &Path, c: &Config) -> String {
+    let p = &c.params;
+    let layout = p.layout().expect("validated on load");
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let kdf = match &c.kdf {
+        Kdf::Pbkdf2 {
+            salt,
+            iterations,
+            desired_ms,
+        } => format!(
+            "PBKDF2-HMAC-SHA1, {iterations} iterations, {}-byte salt (target {desired_ms} ms)",
+            salt.len()
+        ),
+        Kdf::Legacy => "legacy unsalted SHA-1 (old config)".into(),
+    };
+    let reverse = if p.stock_reverse_compatible() {
+        "encmount and stock encfs --reverse".to_string()
+    } else {
+        "encmount only (stock encfs --reverse refuses MACs and chained IVs)".to_string()
+    };
+    format!(
+        "Config:            {} ({:?}, version {}, created by {})\n\
+         Cipher:            AES, {}-bit key (ssl/aes {}:{})\n\
+         Block size:        {} bytes ({} data + {} MAC header)\n\
+         File names:        {} {}:{}, chained IVs: {}\n\
+         Per-file IV:       {}, external IV chaining: {}\n\
+         Block MAC:         {} bytes + {} random bytes\n\
+         File holes:        {}\n\
+         Key derivation:    {kdf}\n\
+         Reverse views:     {reverse}\n",
+        path.display(),
+        c.format,
+        c.sub_version,
+        if c.creator.is_empty() {
+            "?"
+        } else {
+            &c.creator
+        },
+        p.key_bits,
+        p.cipher_version.0,
+        p.cipher_version.1,
+        p.block_size,
+        layout.data_per_block(),
+        layout.overhead(),
+        p.name_codec.interface_name(),
+        p.name_version.0,
+        p.name_version.1,
+        yes(p.chained_name_iv),
+        yes(p.unique_iv),
+        yes(p.external_iv_chaining),
+        p.block_mac_bytes,
+        p.block_mac_rand_bytes,
+        if p.allow_holes {
+            "passed through"
+        } else {
+            "encrypted"
+        },
+    )
 }
 
 /// How [`write`] treats an existing file.

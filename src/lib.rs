@@ -4,10 +4,12 @@
 //! functions; the restore tools, FUSE views, manager and rsync shim stand on
 //! it.
 
+pub mod cli;
 pub mod configfile;
 pub mod daemon;
 pub mod escape;
 pub mod excludes;
+pub mod init;
 pub mod log;
 pub mod logfile;
 pub mod manager;
@@ -20,4 +22,5 @@ pub mod restore;
 pub mod shim;
 pub mod state;
 pub mod view;
+pub mod viewspec;
 pub mod volume;

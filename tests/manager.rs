@@ -562,6 +562,60 @@ fn foreground_up_serves_until_sigterm() {
     assert_eq!(fx.view_status("mail")["health"], "down");
 }
 
+/// `up --foreground` (a systemd unit starting) racing a plain `up` (the
+/// shim): the foreground run keeps the view's lock until its mount is
+/// live, so each round ends with exactly one mount, `up` always succeeds,
+/// and the loser of the race is the foreground run, saying why.
+#[test]
+fn a_foreground_start_racing_up_gives_one_mount() {
+    let fx = Fx::new();
+    for round in 0..6 {
+        let quiet = |mut c: Command| {
+            c.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            c
+        };
+        let mut foreground = quiet(fx.cmd("up", &["mail", "--foreground"]))
+            .spawn()
+            .unwrap();
+        let up = quiet(fx.cmd("up", &["mail"])).output().unwrap();
+        assert!(
+            up.status.success(),
+            "round {round}: up failed: {}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        // The foreground run either serves the view or has given up.
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        let served_by_foreground = loop {
+            assert!(fx.mounts("mail") <= 1, "round {round}: two mounts");
+            assert!(
+                std::time::Instant::now() < give_up,
+                "round {round}: the foreground run neither serves the view nor gave up"
+            );
+            if let Some(status) = foreground.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(foreground.stderr.as_mut().unwrap(), &mut err)
+                    .unwrap();
+                assert!(!status.success(), "round {round}: {err}");
+                assert!(err.contains("already mounted"), "round {round}: {err}");
+                break false;
+            }
+            if fx.view_status("mail")["health"] == "healthy" && fx.pid("mail") == foreground.id() {
+                break true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(fx.mounts("mail"), 1, "round {round}");
+        assert_eq!(fx.view_status("mail")["health"], "healthy", "round {round}");
+        fx.ok("down", &["mail"]);
+        if served_by_foreground {
+            assert!(foreground.wait().unwrap().success(), "round {round}");
+        }
+        assert_eq!(fx.mounts("mail"), 0, "round {round}");
+    }
+}
+
 #[test]
 fn check_validates_configs_passwords_and_long_names() {
     let fx = Fx::new();

@@ -249,11 +249,25 @@ const CASES: &[Case] = &[
         "bad exclude pattern",
     ),
     (
-        "too many threads",
-        "defaults:\n  mount_root: {T}/mnt\nviews:\n  docs:\n    source: {T}/a\n    config: {T}/c.xml\n    password_file: {T}/pw\n    threads: 0\n",
+        "too few FUSE threads",
+        "defaults:\n  mount_root: {T}/mnt\nviews:\n  docs:\n    source: {T}/a\n    config: {T}/c.xml\n    password_file: {T}/pw\n    fuse_threads: 0\n",
         8,
         Some("docs"),
-        "threads 0: must be 1 to 64",
+        "fuse_threads 0: must be 1 to 16",
+    ),
+    (
+        "too many crypto threads",
+        "defaults:\n  mount_root: {T}/mnt\nviews:\n  docs:\n    source: {T}/a\n    config: {T}/c.xml\n    password_file: {T}/pw\n    crypto_threads: 65\n",
+        8,
+        Some("docs"),
+        "crypto_threads 65: must be 1 to 64",
+    ),
+    (
+        "the old threads key",
+        "defaults:\n  mount_root: {T}/mnt\nviews:\n  docs:\n    source: {T}/a\n    config: {T}/c.xml\n    password_file: {T}/pw\n    threads: 8\n",
+        8,
+        Some("docs"),
+        "`threads` is no longer a key: say `fuse_threads`",
     ),
     (
         "dotted view name, unknown key",
@@ -355,7 +369,8 @@ views:
     mountpoint: {T}/elsewhere
     readers: [root]
     idle_timeout: 1h
-    threads: 8
+    fuse_threads: 8
+    crypto_threads: 12
     file_iv: inode
 shim:
   io_class: best-effort:7
@@ -377,7 +392,10 @@ shim:
     assert_eq!(docs.readers[0].name, "nobody");
     assert_eq!(docs.readers[0].uid, 65534);
     assert_eq!(docs.exclude, ["*.tmp", "/.cache/"]);
-    assert_eq!((docs.threads, docs.file_iv), (None, FileIv::Path));
+    assert_eq!(
+        (docs.fuse_threads, docs.crypto_threads, docs.file_iv),
+        (4, None, FileIv::Path)
+    );
     assert_eq!(pics.name, "pics.2024");
     assert_eq!(pics.mountpoint, t.path().join("elsewhere"));
     assert_eq!(
@@ -387,7 +405,10 @@ shim:
     assert!(!pics.on_demand && !pics.expose_config);
     assert_eq!(pics.readers[0].uid, 0);
     assert_eq!(pics.idle_timeout, Duration::from_secs(3600));
-    assert_eq!((pics.threads, pics.file_iv), (Some(8), FileIv::Inode));
+    assert_eq!(
+        (pics.fuse_threads, pics.crypto_threads, pics.file_iv),
+        (8, Some(12), FileIv::Inode)
+    );
     assert_eq!(c.shim.rsync, Path::new("/usr/bin/rsync"));
     assert_eq!((c.shim.io_class, c.shim.nice), (IoClass::BestEffort(7), 10));
 

@@ -76,8 +76,11 @@ pub struct View {
     pub readers: Vec<Reader>,
     /// How long an on-demand view stays up without requests.
     pub idle_timeout: Duration,
-    /// FUSE worker threads (the view's default when `None`).
-    pub threads: Option<u16>,
+    /// Threads taking FUSE requests (yaml `fuse_threads`).
+    pub fuse_threads: u16,
+    /// Threads encrypting large reads (yaml `crypto_threads`; one per CPU
+    /// when `None`).
+    pub crypto_threads: Option<u16>,
     /// How per-file IVs are derived.
     pub file_iv: FileIv,
     /// Mount even over a non-empty mountpoint (hiding what is there).

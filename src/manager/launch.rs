@@ -1,19 +1,24 @@
 //! Bringing views up and down (design §7).
 //!
 //! A view is brought up by running `encmount mount --reverse … SRC MNT`
-//! (the binary next to the running one), which returns once the mount is
-//! live and leaves a daemon serving it. Every check-then-act runs under an
-//! exclusive `flock` on `RUN_DIR/NAME.lock`, so racing callers end with
-//! one mount and all of them succeed.
+//! (the binary next to the running one; its arguments are the view's
+//! [`ViewSpec`]), which returns once the mount is live and leaves a daemon
+//! serving it. Every check-then-act runs under an exclusive `flock` on
+//! `RUN_DIR/NAME.lock`, so racing callers end with one mount and all of
+//! them succeed. A foreground run (`up --foreground`, a systemd unit)
+//! hands its lock to the `encmount mount --foreground` it execs, which
+//! releases it once its mount is live.
 
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{F_SETFD, FdFlag, Flock, FlockArg, fcntl};
 use nix::mount::{MntFlags, umount2};
 
 use super::config::PasswordSpec;
@@ -24,7 +29,7 @@ use super::{gate, yaml};
 use crate::log;
 use crate::mounts::resolved;
 use crate::password::check_password_file;
-use crate::volume::FileIv;
+use crate::viewspec::{PasswordFrom, ViewKind, ViewSpec};
 
 /// How long a daemon may take to exit after its mount went away.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
@@ -74,7 +79,7 @@ pub fn ensure_up(view: &View, paths: &Paths) -> Result<UpOutcome, ManagerError> 
         Settled::Free(cleaned) => cleaned,
     };
     prepare(view, paths)?;
-    let out = command(view, paths, false)
+    let out = command(&mount_spec(view, paths, false), paths)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -127,9 +132,9 @@ pub fn ensure_up(view: &View, paths: &Paths) -> Result<UpOutcome, ManagerError> 
 
 /// Prepares a foreground run of `view` (for a systemd unit): cleans a
 /// stale mount, refuses a healthy one, and returns the `encmount mount
-/// --foreground` command to exec.
-pub fn foreground_command(view: &View, paths: &Paths) -> Result<Command, ManagerError> {
-    let _lock = lock(view, paths)?;
+/// --foreground` command to exec, which inherits the view's lock.
+pub fn foreground_command(view: &View, paths: &Paths) -> Result<Foreground, ManagerError> {
+    let lock = lock(view, paths)?;
     if let Settled::Up(pid) = settle(view, paths)? {
         return Err(ManagerError::View {
             view: view.name.clone(),
@@ -140,7 +145,31 @@ pub fn foreground_command(view: &View, paths: &Paths) -> Result<Command, Manager
         });
     }
     prepare(view, paths)?;
-    Ok(command(view, paths, true))
+    // Kept open across the exec: the lock lasts until `mount` closes it.
+    fcntl(&*lock, F_SETFD(FdFlag::empty())).map_err(|e| ManagerError::Io {
+        what: format!("view {}: cannot pass on its lock", view.name),
+        source: e.into(),
+    })?;
+    let mut spec = mount_spec(view, paths, true);
+    spec.lock_fd = Some(lock.as_raw_fd());
+    Ok(Foreground {
+        command: command(&spec, paths),
+        _lock: lock,
+    })
+}
+
+/// A foreground run ready to exec, holding the view's lock.
+pub struct Foreground {
+    command: Command,
+    _lock: Flock<File>,
+}
+
+impl Foreground {
+    /// Replaces this process with `encmount mount --foreground`; returns
+    /// only on failure (and then releases the lock).
+    pub fn exec(mut self) -> io::Error {
+        self.command.exec()
+    }
 }
 
 /// Unmounts `view`. A busy view is an error naming it, unless `lazy`,
@@ -318,66 +347,45 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
     gate::close(view, &yaml::load(&paths.yaml)?)
 }
 
-/// `encmount mount --reverse …` for `view`.
-/// It runs in `/` with a clean environment: it is a root daemon, perhaps
-/// started on behalf of an unprivileged caller (the rsync shim).
-pub fn command(view: &View, paths: &Paths, foreground: bool) -> Command {
+/// How the manager mounts `view`: a reverse view with the yaml's settings
+/// and the manager's pid, state and log files.
+pub fn mount_spec(view: &View, paths: &Paths, foreground: bool) -> ViewSpec {
+    let mut spec = ViewSpec::new(
+        ViewKind::Reverse,
+        view.source.clone(),
+        view.mountpoint.clone(),
+    );
+    spec.config = Some(view.config.clone());
+    spec.password = match &view.password {
+        PasswordSpec::File(f) => PasswordFrom::File(f.clone()),
+        PasswordSpec::Command(c) => PasswordFrom::Command {
+            command: c.clone(),
+            timeout: view.password_timeout,
+        },
+    };
+    spec.file_iv = Some(view.file_iv);
+    spec.readers = view.readers.iter().map(|r| r.uid.to_string()).collect();
+    spec.excludes = view.exclude.clone();
+    spec.idle = view.on_demand.then_some(view.idle_timeout);
+    spec.expose_config = view.expose_config;
+    spec.fuse_threads = view.fuse_threads;
+    spec.crypto_threads = view.crypto_threads;
+    spec.nonempty = view.nonempty;
+    spec.foreground = foreground;
+    spec.pid_file = Some(paths.pid_file(&view.name));
+    spec.state_file = Some(paths.state_file(&view.name));
+    spec.log_file = Some(paths.log_file(&view.name));
+    spec
+}
+
+/// `encmount mount …` for `spec`. It runs in `/` with a clean
+/// environment: it is a root daemon, perhaps started on behalf of an
+/// unprivileged caller (the rsync shim).
+pub fn command(spec: &ViewSpec, paths: &Paths) -> Command {
     let mut c = Command::new(&paths.encmount_bin);
-    c.args(mount_args(view, paths, foreground))
+    c.args(spec.to_args())
         .current_dir("/")
         .env_clear()
         .env("PATH", SAFE_PATH);
     c
-}
-
-/// The arguments of `encmount mount` for `view` (`--opt=value` throughout,
-/// so no value can be taken for an option).
-pub fn mount_args(view: &View, paths: &Paths, foreground: bool) -> Vec<OsString> {
-    let opt = |name: &str, value: &std::ffi::OsStr| {
-        let mut o = OsString::from(format!("--{name}="));
-        o.push(value);
-        o
-    };
-    let mut a: Vec<OsString> = vec!["mount".into(), "--reverse".into()];
-    a.push(opt("config", view.config.as_os_str()));
-    a.push(match &view.password {
-        PasswordSpec::File(f) => opt("password-file", f.as_os_str()),
-        PasswordSpec::Command(c) => opt("extpass", c.as_ref()),
-    });
-    if let PasswordSpec::Command(_) = &view.password {
-        let t = humantime::format_duration(view.password_timeout).to_string();
-        a.push(opt("extpass-timeout", t.as_ref()));
-    }
-    if view.nonempty {
-        a.push("--nonempty".into());
-    }
-    for r in &view.readers {
-        a.push(opt("allow-user", r.uid.to_string().as_ref()));
-    }
-    for e in &view.exclude {
-        a.push(opt("exclude", e.as_ref()));
-    }
-    if view.on_demand {
-        let t = humantime::format_duration(view.idle_timeout).to_string();
-        a.push(opt("idle", t.as_ref()));
-    }
-    if !view.expose_config {
-        a.push("--no-expose-config".into());
-    }
-    if let Some(t) = view.threads {
-        a.push(opt("threads", t.to_string().as_ref()));
-    }
-    if view.file_iv == FileIv::Inode {
-        a.push("--file-iv=inode".into());
-    }
-    if foreground {
-        a.push("--foreground".into());
-    }
-    a.push(opt("pid-file", paths.pid_file(&view.name).as_os_str()));
-    a.push(opt("state-file", paths.state_file(&view.name).as_os_str()));
-    a.push(opt("log-file", paths.log_file(&view.name).as_os_str()));
-    a.push("--".into());
-    a.push(view.source.clone().into());
-    a.push(view.mountpoint.clone().into());
-    a
 }

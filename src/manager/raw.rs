@@ -46,7 +46,11 @@ pub(super) struct RawView {
     pub mountpoint: Option<PathBuf>,
     pub readers: Option<Vec<String>>,
     pub idle_timeout: Option<String>,
-    pub threads: Option<u16>,
+    pub fuse_threads: Option<u16>,
+    pub crypto_threads: Option<u16>,
+    /// The old name of `crypto_threads` (documented as FUSE threads):
+    /// refused with a message saying which key to use.
+    pub threads: Option<de::IgnoredAny>,
     #[serde(default, deserialize_with = "file_iv")]
     pub file_iv: Option<FileIv>,
     #[serde(default)]

@@ -15,9 +15,7 @@ use super::locate::line_of;
 use super::raw::{RawFile, RawShim, RawView};
 use crate::excludes::Excludes;
 use crate::mounts::resolved;
-
-/// FUSE worker threads a view may ask for.
-const THREADS: std::ops::RangeInclusive<u16> = 1..=64;
+use crate::viewspec::{CRYPTO_THREADS, DEFAULT_FUSE_THREADS, FUSE_THREADS};
 
 /// Where errors point: the file, its text (for line numbers).
 struct Cx<'a> {
@@ -220,19 +218,27 @@ fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, YamlErr
         Some(s) => cx.duration(s, &at("password_timeout"), some)?,
         None => d.password_timeout,
     };
-    if let Some(t) = v.threads
-        && !THREADS.contains(&t)
-    {
+    if v.threads.is_some() {
         return Err(cx.fail(
             &at("threads"),
             some,
-            format!(
-                "threads {t}: must be {} to {}",
-                THREADS.start(),
-                THREADS.end()
-            ),
+            "`threads` is no longer a key: say `fuse_threads` (threads taking FUSE \
+             requests, default 4) or `crypto_threads` (threads encrypting large \
+             reads, default one per CPU; what `threads` set)"
+                .into(),
         ));
     }
+    let threads =
+        |key: &'static str, value: Option<u16>, range: std::ops::RangeInclusive<u16>| match value {
+            Some(t) if !range.contains(&t) => Err(cx.fail(
+                &at(key),
+                some,
+                format!("{key} {t}: must be {} to {}", range.start(), range.end()),
+            )),
+            _ => Ok(value),
+        };
+    let fuse_threads = threads("fuse_threads", v.fuse_threads, FUSE_THREADS)?;
+    let crypto_threads = threads("crypto_threads", v.crypto_threads, CRYPTO_THREADS)?;
     Ok(View {
         name,
         source,
@@ -244,7 +250,8 @@ fn view(cx: &Cx, name: String, v: RawView, d: &Defaults) -> Result<View, YamlErr
         mountpoint,
         readers,
         idle_timeout,
-        threads: v.threads,
+        fuse_threads: fuse_threads.unwrap_or(DEFAULT_FUSE_THREADS),
+        crypto_threads,
         file_iv: v.file_iv.unwrap_or_default(),
         nonempty: v.nonempty,
         password_timeout,

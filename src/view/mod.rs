@@ -9,6 +9,7 @@ pub mod pool;
 pub mod problems;
 pub mod readonly;
 pub mod reverse;
+pub mod run;
 pub mod shared;
 pub mod source;
 pub mod table;

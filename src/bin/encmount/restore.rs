@@ -8,77 +8,49 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use encmount::configfile::{self, V6_NAME};
 use encmount::restore::select::Selector;
 use encmount::restore::source::{DirSource, Source, TarSource, ZipSource};
 use encmount::restore::{self, Key, Options, Report, RestoreError, list};
 use encmount::volume::{Config, ConfigFormat, Volume};
 
-use crate::args::{ConfigArgs, PasswordArgs, absolute};
+use encmount::cli::options::{ConfigArgs, PasswordArgs};
+use encmount::cli::restore::{CatArgs, LsArgs, RestoreArgs, SourceArgs, VerifyArgs};
 
 /// A source opened: the source, its cipher directory (if one), the other arguments.
 type Opened<'p> = (Box<dyn Source>, Option<PathBuf>, &'p [PathBuf]);
 
-/// Where the backup comes from.
-#[derive(Args, Debug, Clone, Default)]
-#[group(id = "archive", multiple = false)]
-pub struct SourceArgs {
-    /// Read the ciphertext from a tar archive (`-`: standard input)
-    #[arg(
-        long,
-        value_name = "FILE",
-        long_help = "Read the ciphertext from a POSIX/GNU tar archive (pax \
-            headers, long names and GNU sparse members are understood), such \
-            as `BackupPC_tarCreate` writes; `-` reads standard input, so \
-            `ssh backup BackupPC_tarCreate … | encmount restore --tar - DEST` \
-            needs no space for the ciphertext. The volume config is the \
-            archive's own .encfs6.xml unless --config (or $ENCFS6_CONFIG) \
-            is given. Without --tar and --zip the first argument is the \
-            cipher directory."
-    )]
-    pub tar: Option<PathBuf>,
-    /// Read the ciphertext from a zip file (BackupPC's zip download)
-    #[arg(long, value_name = "FILE")]
-    pub zip: Option<PathBuf>,
-    /// PATHs are cipher paths (relative to the cipher root), not plaintext
-    #[arg(long)]
-    pub cipher_paths: bool,
+/// Opens the source; `args` are the positionals, of which the first is
+/// the cipher directory unless an archive was named. Returns the source,
+/// the cipher directory (if any) and the rest.
+fn open_source<'p>(src: &SourceArgs, args: &'p [PathBuf], progress: bool) -> Result<Opened<'p>> {
+    if let Some(t) = &src.tar {
+        return Ok((Box::new(TarSource::open(t)?), None, args));
+    }
+    if let Some(z) = &src.zip {
+        return Ok((Box::new(ZipSource::open(z)?), None, args));
+    }
+    let Some((dir, rest)) = args.split_first() else {
+        bail!(clap_usage("give the cipher directory, or --tar/--zip"));
+    };
+    Ok((
+        Box::new(DirSource::new(dir, progress)),
+        Some(dir.clone()),
+        rest,
+    ))
 }
 
-impl SourceArgs {
-    /// Opens the source; `args` are the positionals, of which the first is
-    /// the cipher directory unless an archive was named. Returns the
-    /// source, the cipher directory (if any) and the rest.
-    fn open<'p>(&self, args: &'p [PathBuf], progress: bool) -> Result<Opened<'p>> {
-        if let Some(t) = &self.tar {
-            return Ok((Box::new(TarSource::open(t)?), None, args));
-        }
-        if let Some(z) = &self.zip {
-            return Ok((Box::new(ZipSource::open(z)?), None, args));
-        }
-        let Some((dir, rest)) = args.split_first() else {
-            bail!(clap_usage("give the cipher directory, or --tar/--zip"));
-        };
-        Ok((
-            Box::new(DirSource::new(dir, progress)),
-            Some(dir.clone()),
-            rest,
-        ))
-    }
-
-    fn selector(&self, paths: &[PathBuf]) -> Result<Selector> {
-        Ok(if self.cipher_paths {
-            Selector::cipher(paths)
-        } else {
-            Selector::plain(paths)?
-        })
-    }
+fn selector(src: &SourceArgs, paths: &[PathBuf]) -> Result<Selector> {
+    Ok(if src.cipher_paths {
+        Selector::cipher(paths)
+    } else {
+        Selector::plain(paths)?
+    })
 }
 
 fn clap_usage(msg: &str) -> clap::Error {
-    use clap::CommandFactory;
-    crate::Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, msg)
+    let kind = clap::error::ErrorKind::MissingRequiredArgument;
+    encmount::cli::usage_error("", kind, msg.into())
 }
 
 /// An unlocked volume, or the means to unlock the one a stream carries.
@@ -148,36 +120,14 @@ fn check_stdin(src: &SourceArgs, pw: &PasswordArgs) -> Result<()> {
     Ok(())
 }
 
-#[derive(Args, Debug)]
-pub struct RestoreArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    #[command(flatten)]
-    pub source: SourceArgs,
-    /// Restore into a non-empty DEST, replacing files in the way
-    #[arg(long)]
-    pub force: bool,
-    /// A file that goes bad part way is not kept at all (no NAME.partial-BYTES)
-    #[arg(long)]
-    pub strict: bool,
-    /// No progress display on a terminal
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// [CIPHERDIR] DEST [PATH…]: PATHs are plaintext paths or gitignore-style patterns
-    #[arg(value_name = "ARGS", required = true, num_args = 1.., allow_hyphen_values = true)]
-    pub args: Vec<PathBuf>,
-}
-
 pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
     check_stdin(&a.source, &a.password)?;
     let progress = !a.quiet && io::stderr().is_terminal();
-    let (mut src, dir, rest) = a.source.open(&a.args, progress)?;
+    let (mut src, dir, rest) = open_source(&a.source, &a.args, progress)?;
     let Some((dest, paths)) = rest.split_first() else {
         bail!(clap_usage("give DEST, the directory to restore into"));
     };
-    let dest = absolute(dest)?;
+    let dest = std::path::absolute(dest).with_context(|| format!("bad path {}", dest.display()))?;
     if let Some(d) = &dir {
         restore::check_not_nested(d, &dest)?;
     }
@@ -186,7 +136,7 @@ pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
         owners: nix::unistd::geteuid().is_root(),
         strict: a.strict,
         progress,
-        select: a.source.selector(paths)?,
+        select: selector(&a.source, paths)?,
     };
     let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
     let report = with_key(&key, &a.password, |k| {
@@ -195,29 +145,13 @@ pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
     summarize("restored", &report, Some(&dest))
 }
 
-#[derive(Args, Debug)]
-pub struct VerifyArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    #[command(flatten)]
-    pub source: SourceArgs,
-    /// No progress display on a terminal
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// [CIPHERDIR] [PATH…]: the cipher directory (unless --tar/--zip), then what to check
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
-    pub args: Vec<PathBuf>,
-}
-
 pub fn verify(a: &VerifyArgs) -> Result<()> {
     check_stdin(&a.source, &a.password)?;
     let progress = !a.quiet && io::stderr().is_terminal();
-    let (mut src, dir, paths) = a.source.open(&a.args, progress)?;
+    let (mut src, dir, paths) = open_source(&a.source, &a.args, progress)?;
     let opts = Options {
         progress,
-        select: a.source.selector(paths)?,
+        select: selector(&a.source, paths)?,
         ..Default::default()
     };
     let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
@@ -227,29 +161,10 @@ pub fn verify(a: &VerifyArgs) -> Result<()> {
     summarize("verified", &report, None)
 }
 
-#[derive(Args, Debug)]
-pub struct LsArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    #[command(flatten)]
-    pub source: SourceArgs,
-    /// Type, mode, owner, size, mtime (UTC) and link target, like `tar -tv`
-    #[arg(short, long)]
-    pub long: bool,
-    /// One JSON object a line: path, type, size, mode, uid, gid, mtime, target
-    #[arg(long, conflicts_with = "long")]
-    pub json: bool,
-    /// [CIPHERDIR] [PATH…]: the cipher directory (unless --tar/--zip), then what to list
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
-    pub args: Vec<PathBuf>,
-}
-
 pub fn ls(a: &LsArgs) -> Result<()> {
     check_stdin(&a.source, &a.password)?;
-    let (mut src, dir, paths) = a.source.open(&a.args, false)?;
-    let select = a.source.selector(paths)?;
+    let (mut src, dir, paths) = open_source(&a.source, &a.args, false)?;
+    let select = selector(&a.source, paths)?;
     let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let format: fn(&list::Listed) -> String = if a.json {
@@ -275,29 +190,6 @@ pub fn ls(a: &LsArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[derive(Args, Debug)]
-pub struct CatArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// Print nothing unless the whole file decrypts (two passes)
-    #[arg(
-        long,
-        long_help = "Print nothing unless the whole file decrypts: the file \
-            is checked first, then printed. Without it, the good prefix of a \
-            file that goes bad part way is printed, the offset is named and \
-            the exit status is 1."
-    )]
-    pub strict: bool,
-    /// The cipher directory (volume root)
-    #[arg(allow_hyphen_values = true)]
-    pub root: PathBuf,
-    /// The file's cipher path, relative to ROOT (a plaintext path works too)
-    #[arg(allow_hyphen_values = true)]
-    pub path: PathBuf,
 }
 
 pub fn cat(a: &CatArgs) -> Result<()> {

@@ -4,9 +4,9 @@
 //! `tests/package.rs` regenerates them and fails if they differ.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use clap::{Args, Command};
 use clap_complete::Shell;
 
@@ -23,12 +23,13 @@ const SECTION: &str = "8";
 
 /// Writes `DIR/man/encmount.8`, `DIR/man/encmount-SUB.8` for each visible
 /// subcommand, and `DIR/completion/encmount` (bash).
-pub fn generate(a: &DocsArgs, mut cmd: Command) -> Result<()> {
+pub fn generate(a: &DocsArgs) -> Result<(), DocsError> {
+    let mut cmd = super::command();
     cmd.build();
     let man = a.dir.join("man");
     let completion = a.dir.join("completion");
     for d in [&man, &completion] {
-        fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        fs::create_dir_all(d).map_err(|e| DocsError::new("create", d, e))?;
     }
     write_page(&man.join("encmount.8"), cmd.clone())?;
     for sub in cmd
@@ -42,16 +43,35 @@ pub fn generate(a: &DocsArgs, mut cmd: Command) -> Result<()> {
     let mut bash = Vec::new();
     clap_complete::generate(Shell::Bash, &mut cmd, "encmount", &mut bash);
     let file = completion.join("encmount");
-    fs::write(&file, bash).with_context(|| format!("cannot write {}", file.display()))
+    fs::write(&file, bash).map_err(|e| DocsError::new("write", &file, e))
 }
 
-fn write_page(file: &Path, cmd: Command) -> Result<()> {
+fn write_page(file: &Path, cmd: Command) -> Result<(), DocsError> {
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd)
         .section(SECTION)
         .manual("System Administration")
         .source(concat!("encmount ", env!("CARGO_PKG_VERSION")))
         .render(&mut out)
-        .with_context(|| format!("cannot render {}", file.display()))?;
-    fs::write(file, out).with_context(|| format!("cannot write {}", file.display()))
+        .map_err(|e| DocsError::new("render", file, e))?;
+    fs::write(file, out).map_err(|e| DocsError::new("write", file, e))
+}
+
+/// A file of the docs that could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {what} {}", path.display())]
+pub struct DocsError {
+    what: &'static str,
+    path: PathBuf,
+    source: io::Error,
+}
+
+impl DocsError {
+    fn new(what: &'static str, path: &Path, source: io::Error) -> Self {
+        Self {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }

@@ -1,14 +1,15 @@
-//! Options shared by several subcommands, and turning them into a config
-//! path, a password and an unlocked volume.
+//! Options several subcommands share: where the password comes from and
+//! where the volume config is.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::Args;
-use encmount::configfile::{self, Located};
-use encmount::password::{self, Password, PasswordSource};
-use encmount::volume::{Config, Volume};
+
+use crate::configfile::{self, ConfigFileError, Located, OpenError, Opened};
+use crate::password::{self, Password, PasswordError, PasswordSource};
+use crate::viewspec::PasswordFrom;
+use crate::volume::Config;
 
 /// Where the password comes from (at most one; default: ask on the tty).
 #[derive(Args, Debug, Clone)]
@@ -60,27 +61,36 @@ pub struct PasswordArgs {
 }
 
 impl PasswordArgs {
-    /// The password source these options name; `root` is passed to
-    /// `--extpass` programs as `encfs_root`.
-    pub fn source(&self, root: Option<&Path>, confirm: bool) -> PasswordSource {
+    /// The password source these options name, as given.
+    pub fn from(&self) -> PasswordFrom {
         if let Some(f) = &self.password_file {
-            PasswordSource::File(f.clone())
+            PasswordFrom::File(f.clone())
         } else if self.stdinpass {
-            PasswordSource::Stdin
+            PasswordFrom::Stdin
         } else if let Some(c) = &self.extpass {
-            PasswordSource::Command {
+            PasswordFrom::Command {
                 command: c.clone(),
-                root: root.map(Path::to_path_buf),
                 timeout: self.extpass_timeout,
             }
         } else {
-            PasswordSource::Prompt { confirm }
+            PasswordFrom::Prompt
         }
     }
 
+    /// The source to read; `root` is passed to `--extpass` programs as
+    /// `encfs_root`, `confirm` asks a prompt twice.
+    pub fn source(&self, root: Option<&Path>, confirm: bool) -> PasswordSource {
+        self.from().source(root, confirm)
+    }
+
     /// Reads the password.
-    pub fn read(&self, root: Option<&Path>, what: &str, confirm: bool) -> Result<Password> {
-        Ok(password::read_password(&self.source(root, confirm), what)?)
+    pub fn read(
+        &self,
+        root: Option<&Path>,
+        what: &str,
+        confirm: bool,
+    ) -> Result<Password, PasswordError> {
+        password::read_password(&self.source(root, confirm), what)
     }
 }
 
@@ -101,41 +111,16 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
-/// A config found, parsed and unlocked.
-pub struct Opened {
-    pub path: PathBuf,
-    pub config: Config,
-    pub volume: Volume,
-}
-
 impl ConfigArgs {
     /// Finds and parses the config for a volume rooted at `root`.
-    pub fn load(&self, root: Option<&Path>) -> Result<(Located, Config)> {
+    pub fn load(&self, root: Option<&Path>) -> Result<(Located, Config), ConfigFileError> {
         let located = configfile::locate(self.config.as_deref(), root)?;
         let config = configfile::load(&located)?;
         Ok((located, config))
     }
 
     /// Finds, parses and unlocks the config for `root`.
-    pub fn open(&self, root: Option<&Path>, pw: &PasswordArgs) -> Result<Opened> {
-        let (located, config) = self.load(root)?;
-        let what = located.path.display().to_string();
-        let password = pw.read(root, &what, false)?;
-        let volume = configfile::unlock(&located.path, &config, password.expose())?;
-        Ok(Opened {
-            path: located.path,
-            config,
-            volume,
-        })
+    pub fn open(&self, root: Option<&Path>, pw: &PasswordArgs) -> Result<Opened, OpenError> {
+        configfile::open(self.config.as_deref(), root, &pw.source(root, false))
     }
-}
-
-/// Fills `buf` from the kernel's random source.
-pub fn random_fill(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf).map_err(|e| anyhow::anyhow!("cannot get random bytes: {e}"))
-}
-
-/// `path` made absolute against the current directory (not resolved).
-pub fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
 }
