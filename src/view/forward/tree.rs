@@ -14,6 +14,7 @@ use nix::sys::stat::{FileStat, SFlag};
 
 use super::content::{OpenFile, ReadError};
 use crate::log;
+use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{errno, file_type, join, time};
 use crate::view::source::{self, kind_of};
@@ -196,8 +197,32 @@ impl ForwardTree {
         self.attr(id, &e.st, self.shown_size(&e.st, dir, &e.cname))
     }
 
+    /// The errno for a failed open or read of node `id`; a file that does
+    /// not decrypt is logged.
+    fn failed(&self, id: u64, e: ReadError) -> Errno {
+        match e {
+            ReadError::Io(e) => errno(e),
+            ReadError::Corrupt(reason) => {
+                self.report_broken(id, &reason);
+                Errno::EIO
+            }
+        }
+    }
+
+    /// The cipher directory.
+    pub fn source_path(&self) -> &Path {
+        &self.src
+    }
+
+    /// Live nodes (for tests and status).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+impl ViewTree for ForwardTree {
     /// `lookup`: the entry with plaintext name `name` in directory `parent`.
-    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
+    fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
         let pnode = self.nodes.node(parent)?;
         let pfd = self.nodes.dir_fd(parent)?;
         let (cname, name_iv) = self
@@ -221,12 +246,12 @@ impl ForwardTree {
     }
 
     /// `forget`.
-    pub fn forget(&self, id: u64, n: u64) {
+    fn forget(&self, id: u64, n: u64) {
         self.nodes.forget(id, n);
     }
 
     /// `getattr`: the current attributes of node `id`.
-    pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
+    fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
         let node = self.nodes.node(id)?;
         if id == ROOT_ID {
             let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
@@ -243,7 +268,7 @@ impl ForwardTree {
     }
 
     /// `readlink`: the decrypted target (format §6.8).
-    pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
+    fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
         let node = self.nodes.node(id)?;
         if node.kind != SFlag::S_IFLNK {
             return Err(Errno::EINVAL);
@@ -258,7 +283,7 @@ impl ForwardTree {
 
     /// `open` (read-only): returns a handle number. A file that does not
     /// decrypt (bad header or size) fails with EIO.
-    pub fn open(&self, id: u64) -> Result<u64, Errno> {
+    fn open(&self, id: u64) -> Result<u64, Errno> {
         let node = self.nodes.node(id)?;
         match node.kind {
             SFlag::S_IFREG => {}
@@ -277,56 +302,78 @@ impl ForwardTree {
     }
 
     /// `release`.
-    pub fn release(&self, fh: u64) {
+    fn release(&self, fh: u64) {
         self.files.remove(fh);
     }
 
     /// `read`: `size` bytes of plaintext at `offset`. A file that does not
     /// decrypt gives EIO (and one log line), never wrong bytes.
-    pub fn read<R>(
+    fn read(
         &self,
         fh: u64,
         offset: u64,
         size: u32,
-        reply: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, Errno> {
+        reply: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
         let f = self.files.get(fh).ok_or(Errno::EBADF)?;
         let data = f
             .read(&self.vol, offset, size as usize)
             .map_err(|e| self.failed(f.id, e))?;
-        Ok(reply(&data))
+        reply(&data);
+        Ok(())
     }
 
-    /// The errno for a failed open or read of node `id`; a file that does
-    /// not decrypt is logged.
-    fn failed(&self, id: u64, e: ReadError) -> Errno {
-        match e {
-            ReadError::Io(e) => errno(e),
-            ReadError::Corrupt(reason) => {
-                self.report_broken(id, &reason);
-                Errno::EIO
+    /// `opendir`: snapshots the directory, decoding every
+    /// name; returns a handle number.
+    fn opendir(&self, id: u64) -> Result<u64, Errno> {
+        Ok(self.dirs.insert(self.snapshot(id)?))
+    }
+
+    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
+    /// `offset` on until it returns true (buffer full).
+    fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
+        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
+            let ino = self.entry_id(&e.st, &dir_path, &e.plain);
+            if add(ino, i as u64 + 1, file_type(kind_of(&e.st)), &e.plain) {
+                break;
             }
         }
+        Ok(())
+    }
+
+    /// `readdirplus`: like [`ForwardTree::readdir`] with attributes; every
+    /// entry handed to `add` counts as a kernel lookup unless `add` says the
+    /// buffer was full.
+    fn readdirplus(&self, fh: u64, offset: u64, add: AddEntryPlus<'_>) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir = listing.dir;
+        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
+        let dfd = self.nodes.dir_fd(dir)?;
+        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
+            let attr = self.found(dir, &dir_path, e, dfd.as_fd());
+            if add(i as u64 + 1, &e.plain, &attr) {
+                self.nodes.forget(attr.ino.0, 1);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `releasedir`.
+    fn releasedir(&self, fh: u64) {
+        self.dirs.remove(fh);
     }
 
     /// `statfs` of the cipher directory's file system.
-    pub fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
+    fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
         nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
     }
 
     /// The longest plaintext name shown (longer ones than the volume can
     /// encrypt are stored as long names, `volume::names::long`).
-    pub fn name_max(&self) -> usize {
+    fn name_max(&self) -> usize {
         crate::volume::names::NAME_MAX
-    }
-
-    /// The cipher directory.
-    pub fn source_path(&self) -> &Path {
-        &self.src
-    }
-
-    /// Live nodes (for tests and status).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
     }
 }
