@@ -74,8 +74,12 @@ pub trait ViewTree: Send + Sync + 'static {
     fn releasedir(&self, fh: u64);
     /// The file system figures behind the view.
     fn statfs(&self) -> Result<Statvfs, Errno>;
-    /// The longest name the view shows.
-    fn name_max(&self) -> usize;
+    /// The longest name the view shows: by default the longest a file
+    /// system takes (a longer plaintext name is stored as a long name,
+    /// `volume::names::long`).
+    fn name_max(&self) -> usize {
+        crate::volume::names::NAME_MAX
+    }
 }
 
 /// A view served over FUSE.

@@ -10,6 +10,7 @@ pub mod problems;
 pub mod readonly;
 pub mod reverse;
 pub mod shared;
+mod snapshot;
 pub mod source;
 pub mod table;
 

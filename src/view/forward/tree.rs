@@ -7,16 +7,16 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::UNIX_EPOCH;
 
 use fuser::{Errno, FileAttr, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
+use nix::sys::statvfs::Statvfs;
 
 use super::content::{OpenFile, ReadError};
 use crate::log;
 use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
-use crate::view::shared::{errno, file_type, join, time};
+use crate::view::shared::{entry_attr, errno, file_type, join, statfs_of};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::{CipherSize, Volume};
@@ -144,30 +144,10 @@ impl ForwardTree {
         }
     }
 
+    /// The attributes of a cipher entry shown with `size`; the blocks are
+    /// the cipher file's.
     fn attr(&self, id: u64, st: &FileStat, size: u64) -> FileAttr {
-        let kind = kind_of(st);
-        let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
-            1
-        } else {
-            st.st_nlink as u32
-        };
-        FileAttr {
-            ino: INodeNo(id),
-            size,
-            blocks: st.st_blocks as u64,
-            atime: time(st.st_atime, st.st_atime_nsec),
-            mtime: time(st.st_mtime, st.st_mtime_nsec),
-            ctime: time(st.st_ctime, st.st_ctime_nsec),
-            crtime: UNIX_EPOCH,
-            kind: file_type(kind),
-            perm: (st.st_mode & 0o7777) as u16,
-            nlink,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            rdev: st.st_rdev as u32,
-            blksize: st.st_blksize as u32,
-            flags: 0,
-        }
+        entry_attr(id, st, size, st.st_blocks as u64)
     }
 
     /// Records a kernel lookup of a visible entry and returns its attributes.
@@ -252,18 +232,13 @@ impl ViewTree for ForwardTree {
 
     /// `getattr`: the current attributes of node `id`.
     fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
-        let node = self.nodes.node(id)?;
+        let (node, st) = self.nodes.stat(id)?;
         if id == ROOT_ID {
-            let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
             let mut attr = self.attr(id, &st, st.st_size as u64);
             attr.ino = INodeNo(st.st_ino);
             return Ok(attr);
         }
         let pfd = self.nodes.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
-        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
-            return Err(Errno::ESTALE);
-        }
         Ok(self.attr(id, &st, self.shown_size(&st, pfd.as_fd(), node.disk_name())))
     }
 
@@ -284,18 +259,7 @@ impl ViewTree for ForwardTree {
     /// `open` (read-only): returns a handle number. A file that does not
     /// decrypt (bad header or size) fails with EIO.
     fn open(&self, id: u64) -> Result<u64, Errno> {
-        let node = self.nodes.node(id)?;
-        match node.kind {
-            SFlag::S_IFREG => {}
-            SFlag::S_IFDIR => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EACCES),
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let file = source::open_file_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
-        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
-        if st.st_ino != node.disk_ino {
-            return Err(Errno::ESTALE);
-        }
+        let (node, file, _) = self.nodes.open_file(id)?;
         let external_iv = self.vol.external_iv(node.name_iv);
         let f = OpenFile::new(file, id, &self.vol, external_iv).map_err(|e| self.failed(id, e))?;
         Ok(self.files.insert(f))
@@ -323,8 +287,8 @@ impl ViewTree for ForwardTree {
         Ok(())
     }
 
-    /// `opendir`: snapshots the directory, decoding every
-    /// name; returns a handle number.
+    /// `opendir`: snapshots the directory, decoding every name; returns a
+    /// handle number.
     fn opendir(&self, id: u64) -> Result<u64, Errno> {
         Ok(self.dirs.insert(self.snapshot(id)?))
     }
@@ -334,13 +298,10 @@ impl ViewTree for ForwardTree {
     fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
         let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
+        listing.readdir(offset, add, |e| {
             let ino = self.entry_id(&e.st, &dir_path, &e.plain);
-            if add(ino, i as u64 + 1, file_type(kind_of(&e.st)), &e.plain) {
-                break;
-            }
-        }
-        Ok(())
+            Ok((ino, file_type(kind_of(&e.st)), &e.plain))
+        })
     }
 
     /// `readdirplus`: like [`ForwardTree::readdir`] with attributes; every
@@ -348,17 +309,14 @@ impl ViewTree for ForwardTree {
     /// buffer was full.
     fn readdirplus(&self, fh: u64, offset: u64, add: AddEntryPlus<'_>) -> Result<(), Errno> {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir = listing.dir;
-        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
-        let dfd = self.nodes.dir_fd(dir)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let attr = self.found(dir, &dir_path, e, dfd.as_fd());
-            if add(i as u64 + 1, &e.plain, &attr) {
-                self.nodes.forget(attr.ino.0, 1);
-                break;
-            }
-        }
-        Ok(())
+        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
+        let dfd = self.nodes.dir_fd(listing.dir)?;
+        listing.readdirplus(
+            offset,
+            add,
+            |e| Some((&e.plain, self.found(listing.dir, &dir_path, e, dfd.as_fd()))),
+            |_, attr| self.forget(attr.ino.0, 1),
+        )
     }
 
     /// `releasedir`.
@@ -367,13 +325,7 @@ impl ViewTree for ForwardTree {
     }
 
     /// `statfs` of the cipher directory's file system.
-    fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
-        nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
-    }
-
-    /// The longest plaintext name shown (longer ones than the volume can
-    /// encrypt are stored as long names, `volume::names::long`).
-    fn name_max(&self) -> usize {
-        crate::volume::names::NAME_MAX
+    fn statfs(&self) -> Result<Statvfs, Errno> {
+        statfs_of(self.root_fd.as_fd())
     }
 }

@@ -15,11 +15,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
+use nix::sys::statvfs::Statvfs;
 
 use crate::excludes::Excludes;
 use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
-use crate::view::shared::{errno, file_type, join, read_at_full, time};
+use crate::view::shared::{entry_attr, errno, file_type, join, read_at_full, statfs_of};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
@@ -27,7 +28,7 @@ use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 
 mod listing;
 mod long;
-use listing::Listing;
+use listing::{Listed, Listing};
 use long::{LongLookup, ShortCache, SideNode};
 
 /// The config's name at the view root (format §6.7).
@@ -154,8 +155,7 @@ impl ReverseTree {
 
     /// The view's attributes of a source entry.
     fn attr(&self, id: u64, st: &FileStat, link_len: Option<u64>) -> FileAttr {
-        let kind = kind_of(st);
-        let (size, blocks) = match kind {
+        let (size, blocks) = match kind_of(st) {
             SFlag::S_IFREG => {
                 let c = self.layout.cipher_size(PlainSize(st.st_size as u64)).0;
                 (c, c.div_ceil(512))
@@ -163,28 +163,7 @@ impl ReverseTree {
             SFlag::S_IFLNK => (link_len.unwrap_or(st.st_size as u64), st.st_blocks as u64),
             _ => (st.st_size as u64, st.st_blocks as u64),
         };
-        let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
-            1
-        } else {
-            st.st_nlink as u32
-        };
-        FileAttr {
-            ino: INodeNo(id),
-            size,
-            blocks,
-            atime: time(st.st_atime, st.st_atime_nsec),
-            mtime: time(st.st_mtime, st.st_mtime_nsec),
-            ctime: time(st.st_ctime, st.st_ctime_nsec),
-            crtime: UNIX_EPOCH,
-            kind: file_type(kind),
-            perm: (st.st_mode & 0o7777) as u16,
-            nlink,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            rdev: st.st_rdev as u32,
-            blksize: st.st_blksize as u32,
-            flags: 0,
-        }
+        entry_attr(id, st, size, blocks)
     }
 
     fn config_attr(&self) -> Option<FileAttr> {
@@ -283,21 +262,6 @@ impl ReverseTree {
             node.shown_size.store(st.st_size as u64, Ordering::Relaxed);
         }
         st
-    }
-
-    /// The current source stat of node `id`, checked to be the same object.
-    fn stat_node(&self, id: u64) -> Result<(Arc<DiskNode>, FileStat), Errno> {
-        let node = self.nodes.node(id)?;
-        if id == ROOT_ID {
-            let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
-            return Ok((node, st));
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
-            return Err(Errno::ESTALE);
-        }
-        Ok((node, st))
     }
 
     /// The per-file IV for a regular file (design §3, format §7.1).
@@ -417,7 +381,7 @@ impl ViewTree for ReverseTree {
         if let Some(attr) = self.side_getattr(id) {
             return attr;
         }
-        let (node, st) = self.stat_node(id)?;
+        let (node, st) = self.nodes.stat(id)?;
         let link_len = if node.kind == SFlag::S_IFLNK {
             Some(self.link_len(self.nodes.dir_fd(node.parent)?.as_fd(), &node.name)?)
         } else {
@@ -459,18 +423,7 @@ impl ViewTree for ReverseTree {
         if let Some(fh) = self.side_open(id) {
             return fh;
         }
-        let node = self.nodes.node(id)?;
-        match node.kind {
-            SFlag::S_IFREG => {}
-            SFlag::S_IFDIR => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EACCES),
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let file = source::open_file_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
-        if st.st_ino != node.disk_ino {
-            return Err(Errno::ESTALE);
-        }
+        let (node, file, st) = self.nodes.open_file(id)?;
         let file_iv = self.file_iv(id, &st)?;
         let header = self
             .vol
@@ -548,7 +501,7 @@ impl ViewTree for ReverseTree {
     fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
         let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
+        listing.readdir(offset, add, |e| {
             let (ino, kind) = match &e.st {
                 Some(_) if e.side => (
                     self.side_id_of(&dir_path, &e.plain).ok_or(Errno::EIO)?,
@@ -560,11 +513,8 @@ impl ViewTree for ReverseTree {
                 ),
                 None => (CONFIG_INO, FileType::RegularFile),
             };
-            if add(ino, i as u64 + 1, kind, &e.name) {
-                break;
-            }
-        }
-        Ok(())
+            Ok((ino, kind, &e.name))
+        })
     }
 
     /// `readdirplus`: like [`ReverseTree::readdir`] with attributes; every
@@ -575,35 +525,30 @@ impl ViewTree for ReverseTree {
         let dir = listing.dir;
         let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
         let dfd = self.nodes.dir_fd(dir)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let attr = match &e.st {
-                Some(st) if e.side => {
-                    match self.side_found(dir, &dir_path, &e.plain, e.name_iv, st) {
-                        Ok(a) => a,
-                        Err(_) => continue,
-                    }
-                }
-                Some(st) => {
-                    let rel = join(&dir_path, &e.plain);
-                    match self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd()) {
-                        Ok(a) => a,
-                        // Vanished since opendir (a symlink we cannot read).
-                        Err(_) => continue,
-                    }
-                }
-                None => match self.config_attr() {
-                    Some(a) => a,
-                    None => continue,
-                },
-            };
-            if add(i as u64 + 1, &e.name, &attr) {
+        // An entry that fails here vanished since opendir (a symlink that
+        // cannot be read, a side entry whose long entry went): left out.
+        let found = |e: &Listed| match &e.st {
+            Some(st) if e.side => self
+                .side_found(dir, &dir_path, &e.plain, e.name_iv, st)
+                .ok(),
+            Some(st) => {
+                let rel = join(&dir_path, &e.plain);
+                self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd())
+                    .ok()
+            }
+            None => self.config_attr(),
+        };
+        listing.readdirplus(
+            offset,
+            add,
+            |e| Some((&e.name, found(e)?)),
+            // The exposed config is no node.
+            |e, attr| {
                 if e.st.is_some() {
                     self.forget(attr.ino.0, 1);
                 }
-                break;
-            }
-        }
-        Ok(())
+            },
+        )
     }
 
     /// `releasedir`.
@@ -611,13 +556,8 @@ impl ViewTree for ReverseTree {
         self.dirs.remove(fh);
     }
 
-    /// `statfs` of the source file system, with the view's name limit.
-    fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
-        nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
-    }
-
-    /// The longest name the view shows.
-    fn name_max(&self) -> usize {
-        crate::volume::names::NAME_MAX
+    /// `statfs` of the source file system.
+    fn statfs(&self) -> Result<Statvfs, Errno> {
+        statfs_of(self.root_fd.as_fd())
     }
 }

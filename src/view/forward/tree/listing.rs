@@ -9,6 +9,7 @@ use nix::sys::stat::FileStat;
 
 use super::{CONFIG_NAMES, ForwardTree};
 use crate::view::shared::errno;
+use crate::view::snapshot::Snapshot;
 use crate::view::source;
 use crate::view::table::ROOT_ID;
 
@@ -25,10 +26,7 @@ pub(super) struct Listed {
 }
 
 /// A directory snapshot taken at opendir.
-pub(super) struct Listing {
-    pub dir: u64,
-    pub entries: Vec<Listed>,
-}
+pub(super) type Listing = Snapshot<Listed>;
 
 impl ForwardTree {
     /// Snapshots directory `id` for opendir, decoding every name.

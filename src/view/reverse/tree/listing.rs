@@ -13,6 +13,7 @@ use nix::sys::stat::FileStat;
 use super::{CONFIG_NAME, ReverseTree};
 use crate::log;
 use crate::view::shared::{errno, join};
+use crate::view::snapshot::Snapshot;
 use crate::view::source;
 use crate::view::table::ROOT_ID;
 
@@ -28,10 +29,7 @@ pub(super) struct Listed {
 }
 
 /// A directory snapshot taken at opendir.
-pub(super) struct Listing {
-    pub dir: u64,
-    pub entries: Vec<Listed>,
-}
+pub(super) type Listing = Snapshot<Listed>;
 
 impl ReverseTree {
     /// Snapshots directory `id` for opendir.
