@@ -1,6 +1,7 @@
 //! FUSE frontends (design §4, §5): thin maps from requests to the volume
 //! and to the source tree.
 
+pub mod error;
 pub mod fdlimit;
 pub mod forward;
 pub mod fuse;

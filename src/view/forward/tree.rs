@@ -2,7 +2,6 @@
 //! tested directly: a cipher directory (a raw encfs directory, or a backup
 //! of a reverse view) presented as the plaintext tree it holds.
 
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use nix::sys::statvfs::Statvfs;
 
 use super::content::{OpenFile, ReadError};
 use crate::log;
+use crate::view::error::ViewError;
 use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{entry_attr, errno, file_type, join, statfs_of};
@@ -43,8 +43,11 @@ pub struct ForwardTree {
 
 impl ForwardTree {
     /// Opens the cipher directory `src` of volume `vol`.
-    pub fn new(vol: Volume, src: &Path) -> io::Result<Self> {
-        let (fd, st) = source::open_root(src)?;
+    pub fn new(vol: Volume, src: &Path) -> Result<Self, ViewError> {
+        let (fd, st) = source::open_root(src).map_err(|source| ViewError::CipherDir {
+            path: src.to_path_buf(),
+            source,
+        })?;
         let fd = Arc::new(fd);
         let root = DiskNode::root(st.st_ino, fd.clone());
         Ok(Self {
@@ -182,6 +185,7 @@ impl ForwardTree {
     fn failed(&self, id: u64, e: ReadError) -> Errno {
         match e {
             ReadError::Io(e) => errno(e),
+            ReadError::Unsettled => Errno::EIO,
             ReadError::Corrupt(reason) => {
                 self.report_broken(id, &reason);
                 Errno::EIO

@@ -18,6 +18,7 @@ use nix::sys::stat::{FileStat, SFlag};
 use nix::sys::statvfs::Statvfs;
 
 use crate::excludes::Excludes;
+use crate::view::error::ViewError;
 use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
 use crate::view::shared::{entry_attr, errno, file_type, join, read_at_full, statfs_of};
@@ -109,8 +110,11 @@ pub struct ReverseTree {
 
 impl ReverseTree {
     /// Opens the source `src` for a view of volume `vol`.
-    pub fn new(vol: Volume, src: &Path, opts: ReverseOptions) -> io::Result<Self> {
-        let (fd, st) = source::open_root(src)?;
+    pub fn new(vol: Volume, src: &Path, opts: ReverseOptions) -> Result<Self, ViewError> {
+        let (fd, st) = source::open_root(src).map_err(|source| ViewError::Source {
+            path: src.to_path_buf(),
+            source,
+        })?;
         let fd = Arc::new(fd);
         let root = DiskNode::root(st.st_ino, fd.clone());
         Ok(Self {
