@@ -42,34 +42,7 @@ pub enum ViewError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::excludes::Excludes;
     use crate::report::error_line;
-    use crate::view::forward::tree::ForwardTree;
-    use crate::view::reverse::tree::{ReverseOptions, ReverseTree};
-    use crate::volume::{FileIv, Preset, Volume};
-
-    #[test]
-    fn a_tree_over_a_missing_directory_names_it() {
-        let d = tempfile::tempdir().unwrap();
-        let missing = d.path().join("gone");
-        let vol = || Volume::generate(Preset::Standard.params(), |b| b.fill(1)).unwrap();
-        let opts = ReverseOptions {
-            file_iv: FileIv::Path,
-            excludes: Excludes::new(&[]).unwrap(),
-            config: None,
-        };
-        let e = ReverseTree::new(vol(), &missing, opts).err().unwrap();
-        assert!(
-            matches!(&e, ViewError::Source { path, source }
-                if *path == missing && source.raw_os_error() == Some(libc::ENOENT)),
-            "{e:?}"
-        );
-        let e = ForwardTree::new(vol(), &missing).err().unwrap();
-        assert!(
-            matches!(&e, ViewError::CipherDir { path, .. } if *path == missing),
-            "{e:?}"
-        );
-    }
 
     #[test]
     fn the_line_names_the_path_and_the_cause_once() {
