@@ -17,7 +17,7 @@ pub(crate) struct Snapshot<E> {
 
 impl<E> Snapshot<E> {
     /// The entries from `offset` on, each with its next offset.
-    fn from(&self, offset: u64) -> impl Iterator<Item = (u64, &E)> {
+    fn entries_from(&self, offset: u64) -> impl Iterator<Item = (u64, &E)> {
         (1..).zip(&self.entries).skip(offset as usize)
     }
 
@@ -29,7 +29,7 @@ impl<E> Snapshot<E> {
         add: AddEntry<'_>,
         mut shown: impl FnMut(&'a E) -> Result<(u64, FileType, &'a [u8]), Errno>,
     ) -> Result<(), Errno> {
-        for (next, e) in self.from(offset) {
+        for (next, e) in self.entries_from(offset) {
             let (ino, kind, name) = shown(e)?;
             if add(ino, next, kind, name) {
                 break;
@@ -49,7 +49,7 @@ impl<E> Snapshot<E> {
         mut found: impl FnMut(&'a E) -> Option<(&'a [u8], FileAttr)>,
         unfound: impl FnOnce(&'a E, &FileAttr),
     ) -> Result<(), Errno> {
-        for (next, e) in self.from(offset) {
+        for (next, e) in self.entries_from(offset) {
             let Some((name, attr)) = found(e) else {
                 continue;
             };
