@@ -14,6 +14,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use encmount::excludes::Excludes;
+use encmount::view::fuse::ViewTree;
 use encmount::view::reverse::tree::{ReverseOptions, ReverseTree};
 use encmount::view::table::ROOT_ID;
 use encmount::volume::{FileIv, Preset, Volume};
@@ -32,7 +33,7 @@ fn tree(preset: Preset, src: &Path) -> ReverseTree {
 fn root_names(t: &ReverseTree) -> Vec<Vec<u8>> {
     let fh = t.opendir(ROOT_ID).unwrap();
     let mut names = Vec::new();
-    t.readdir(fh, 0, |_, _, _, n| {
+    t.readdir(fh, 0, &mut |_, _, _, n| {
         names.push(n.to_vec());
         false
     })
@@ -66,13 +67,20 @@ fn benches(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("view/{label}"));
         g.throughput(Throughput::Bytes(4096));
         g.bench_function("read/4k-at-1m", |b| {
-            b.iter(|| t.read(fh, 1 << 20, 4096, |d| black_box(d.len())).unwrap())
+            b.iter(|| {
+                t.read(fh, 1 << 20, 4096, &mut |d| {
+                    black_box(d.len());
+                })
+                .unwrap()
+            })
         });
         g.throughput(Throughput::Bytes(1 << 20));
         g.bench_function("read/1m", |b| {
             b.iter(|| {
-                t.read(fh, 1 << 20, 1 << 20, |d| black_box(d.len()))
-                    .unwrap()
+                t.read(fh, 1 << 20, 1 << 20, &mut |d| {
+                    black_box(d.len());
+                })
+                .unwrap()
             })
         });
         t.release(fh);
@@ -94,7 +102,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let fh = t.opendir(ROOT_ID).unwrap();
                 let mut n = 0;
-                t.readdirplus(fh, 0, |_, _, attr| {
+                t.readdirplus(fh, 0, &mut |_, _, attr| {
                     n += 1;
                     t.forget(attr.ino.0, 1);
                     false

@@ -25,6 +25,7 @@ use nix::sys::statvfs::Statvfs;
 
 use crate::view::Gate;
 use crate::view::pool::Pool;
+use crate::view::readonly::readonly_write_methods;
 use crate::view::shared::{reply_statfs, tune_kernel};
 
 /// How long the kernel may keep a name -> node answer and attributes.
@@ -73,75 +74,12 @@ pub trait ViewTree: Send + Sync + 'static {
     fn releasedir(&self, fh: u64);
     /// The file system figures behind the view.
     fn statfs(&self) -> Result<Statvfs, Errno>;
-    /// The longest name the view shows.
-    fn name_max(&self) -> usize;
-}
-
-/// Implements [`ViewTree`] for a tree type whose inherent methods have the
-/// trait's names (the views keep generic, closure-taking inherent methods
-/// for direct use; the trait's are object-safe).
-#[macro_export]
-#[doc(hidden)]
-macro_rules! view_tree_impl {
-    ($t:ty) => {
-        impl $crate::view::fuse::ViewTree for $t {
-            fn lookup(&self, parent: u64, name: &[u8]) -> Result<fuser::FileAttr, fuser::Errno> {
-                <$t>::lookup(self, parent, name)
-            }
-            fn forget(&self, id: u64, n: u64) {
-                <$t>::forget(self, id, n)
-            }
-            fn getattr(&self, id: u64) -> Result<fuser::FileAttr, fuser::Errno> {
-                <$t>::getattr(self, id)
-            }
-            fn readlink(&self, id: u64) -> Result<Vec<u8>, fuser::Errno> {
-                <$t>::readlink(self, id)
-            }
-            fn open(&self, id: u64) -> Result<u64, fuser::Errno> {
-                <$t>::open(self, id)
-            }
-            fn release(&self, fh: u64) {
-                <$t>::release(self, fh)
-            }
-            fn read(
-                &self,
-                fh: u64,
-                offset: u64,
-                size: u32,
-                reply: &mut dyn FnMut(&[u8]),
-            ) -> Result<(), fuser::Errno> {
-                <$t>::read(self, fh, offset, size, reply)
-            }
-            fn opendir(&self, id: u64) -> Result<u64, fuser::Errno> {
-                <$t>::opendir(self, id)
-            }
-            fn readdir(
-                &self,
-                fh: u64,
-                offset: u64,
-                add: $crate::view::fuse::AddEntry<'_>,
-            ) -> Result<(), fuser::Errno> {
-                <$t>::readdir(self, fh, offset, add)
-            }
-            fn readdirplus(
-                &self,
-                fh: u64,
-                offset: u64,
-                add: $crate::view::fuse::AddEntryPlus<'_>,
-            ) -> Result<(), fuser::Errno> {
-                <$t>::readdirplus(self, fh, offset, add)
-            }
-            fn releasedir(&self, fh: u64) {
-                <$t>::releasedir(self, fh)
-            }
-            fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, fuser::Errno> {
-                <$t>::statfs(self)
-            }
-            fn name_max(&self) -> usize {
-                <$t>::name_max(self)
-            }
-        }
-    };
+    /// The longest name the view shows: by default the longest a file
+    /// system takes (a longer plaintext name is stored as a long name,
+    /// `volume::names::long`).
+    fn name_max(&self) -> usize {
+        crate::volume::names::NAME_MAX
+    }
 }
 
 /// A view served over FUSE.
@@ -441,5 +379,5 @@ impl<T: ViewTree> fuser::Filesystem for ViewFs<T> {
         }
     }
 
-    crate::readonly_write_methods!();
+    readonly_write_methods!();
 }

@@ -1,6 +1,7 @@
 //! FUSE frontends (design §4, §5): thin maps from requests to the volume
 //! and to the source tree.
 
+pub mod error;
 pub mod fdlimit;
 pub mod forward;
 pub mod fuse;
@@ -11,6 +12,7 @@ pub mod readonly;
 pub mod reverse;
 pub mod run;
 pub mod shared;
+mod snapshot;
 pub mod source;
 pub mod table;
 

@@ -2,8 +2,6 @@
 //! `fuser::Filesystem` answers EROFS, in one block both views include.
 
 /// Expands to the write-path `Filesystem` methods, each replying EROFS.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! readonly_write_methods {
     () => {
         fn setattr(
@@ -175,3 +173,5 @@ macro_rules! readonly_write_methods {
         }
     };
 }
+
+pub(crate) use readonly_write_methods;

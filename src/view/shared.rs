@@ -1,14 +1,17 @@
-//! Small pieces both views use: attribute conversions, the reader check of
-//! the FUSE adapters, kernel tuning and the statfs reply.
+//! Small pieces both views use: attribute conversions, the statfs figures
+//! and reply, kernel tuning.
 
 use std::fs::File;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fuser::{Errno, FileType, InitFlags, KernelConfig, ReplyStatfs};
-use nix::sys::stat::SFlag;
-use nix::sys::statvfs::Statvfs;
+use fuser::{Errno, FileAttr, FileType, INodeNo, InitFlags, KernelConfig, ReplyStatfs};
+use nix::sys::stat::{FileStat, SFlag};
+use nix::sys::statvfs::{Statvfs, fstatvfs};
+
+use crate::view::source::kind_of;
 
 /// The errno for a source I/O error; EIO for one without an errno (fuser
 /// would turn that into 0, a success).
@@ -101,5 +104,40 @@ pub(crate) fn reply_statfs(reply: ReplyStatfs, s: Result<Statvfs, Errno>, name_m
             s.fragment_size() as u32,
         ),
         Err(e) => reply.error(e),
+    }
+}
+
+/// `statfs` of the file system behind `fd`.
+pub(crate) fn statfs_of(fd: BorrowedFd) -> Result<Statvfs, Errno> {
+    fstatvfs(fd).map_err(|e| Errno::from_i32(e as i32))
+}
+
+/// The attributes a view shows for the source entry `st` as node `id`,
+/// with the size and block count the view gives it. A regular file shown
+/// under an id of its own (one name of a hard link given separate
+/// contents) has one link.
+pub(crate) fn entry_attr(id: u64, st: &FileStat, size: u64, blocks: u64) -> FileAttr {
+    let kind = kind_of(st);
+    let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
+        1
+    } else {
+        st.st_nlink as u32
+    };
+    FileAttr {
+        ino: INodeNo(id),
+        size,
+        blocks,
+        atime: time(st.st_atime, st.st_atime_nsec),
+        mtime: time(st.st_mtime, st.st_mtime_nsec),
+        ctime: time(st.st_ctime, st.st_ctime_nsec),
+        crtime: UNIX_EPOCH,
+        kind: file_type(kind),
+        perm: (st.st_mode & 0o7777) as u16,
+        nlink,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        rdev: st.st_rdev as u32,
+        blksize: st.st_blksize as u32,
+        flags: 0,
     }
 }

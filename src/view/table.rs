@@ -13,12 +13,13 @@
 //! its nearest open ancestor that opened it first.
 
 use std::collections::{HashMap, VecDeque};
+use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use fuser::Errno;
-use nix::sys::stat::SFlag;
+use nix::sys::stat::{FileStat, SFlag};
 
 use crate::view::fdlimit;
 use crate::view::shared::errno;
@@ -300,6 +301,41 @@ impl NodeTable<DiskNode> {
             self.cache_dir(&node);
         }
         Ok(fd)
+    }
+
+    /// Node `id` and the current `lstat` of its entry, checked to be the
+    /// object the node was found as (ESTALE if it was replaced).
+    pub fn stat(&self, id: u64) -> Result<(Arc<DiskNode>, FileStat), Errno> {
+        let node = self.node(id)?;
+        if id == ROOT_ID {
+            let st = source::stat_fd(self.dir_fd(ROOT_ID)?.as_fd()).map_err(errno)?;
+            return Ok((node, st));
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
+        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
+            return Err(Errno::ESTALE);
+        }
+        Ok((node, st))
+    }
+
+    /// Opens the regular file of node `id` for reading, checked to be the
+    /// object the node was found as; returns the node, the file and its
+    /// `fstat`. A directory is EISDIR, any other entry EACCES (design §4).
+    pub fn open_file(&self, id: u64) -> Result<(Arc<DiskNode>, File, FileStat), Errno> {
+        let node = self.node(id)?;
+        match node.kind {
+            SFlag::S_IFREG => {}
+            SFlag::S_IFDIR => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EACCES),
+        }
+        let pfd = self.dir_fd(node.parent)?;
+        let file = source::open_file_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
+        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
+        if st.st_ino != node.disk_ino {
+            return Err(Errno::ESTALE);
+        }
+        Ok((node, file, st))
     }
 
     /// Notes that `node` now caches a handle, and evicts the least recently

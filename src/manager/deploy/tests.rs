@@ -106,6 +106,13 @@ fn problems(f: &[DeployFinding]) -> Vec<&str> {
         .collect()
 }
 
+/// The one problem of `f`; fails the test unless there is exactly one.
+fn only_problem(f: &[DeployFinding]) -> String {
+    let p = problems(f);
+    assert_eq!(p.len(), 1, "{p:?}");
+    p[0].to_string()
+}
+
 fn notes(f: &[DeployFinding]) -> Vec<&str> {
     f.iter()
         .filter(|f| !f.problem)
@@ -126,23 +133,16 @@ fn a_good_deployment_has_no_problems() {
 fn a_missing_sudoers_dropin_is_a_problem() {
     let fx = Fixture::new();
     fs::remove_file(&fx.deploy.sudoers).unwrap();
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].contains("sudoers drop-in") && p[0].contains("mode 0440"));
+    let p = only_problem(&fx.findings());
+    assert!(p.contains("sudoers drop-in") && p.contains("mode 0440"));
 }
 
 #[test]
 fn a_sudoers_dropin_with_the_wrong_mode_is_a_problem() {
     let fx = Fixture::new();
     fs::set_permissions(&fx.deploy.sudoers, fs::Permissions::from_mode(0o644)).unwrap();
-    let p = fx.findings();
-    let p = problems(&p);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].contains("mode 0644") && p[0].contains("chmod 0440"),
-        "{p:?}"
-    );
+    let p = only_problem(&fx.findings());
+    assert!(p.contains("mode 0644") && p.contains("chmod 0440"), "{p:?}");
 }
 
 #[test]
@@ -165,12 +165,8 @@ fn a_sudoers_dropin_for_another_shim_is_a_problem() {
         &fx.deploy.sudoers,
         &GOOD_SUDOERS.replace("/X", "/usr/local/bin"),
     );
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].contains("no NOPASSWD rule for") && p[0].contains(&*fx.deploy.shim.to_string_lossy())
-    );
+    let p = only_problem(&fx.findings());
+    assert!(p.contains("no NOPASSWD rule for") && p.contains(&*fx.deploy.shim.to_string_lossy()));
 }
 
 #[test]
@@ -178,21 +174,17 @@ fn a_shim_that_others_can_replace_is_a_problem() {
     let fx = Fixture::new();
     let bin = fx.path("bin");
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o777)).unwrap();
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
+    let p = only_problem(&fx.findings());
     assert!(
-        p[0].starts_with(&format!("{} is owner uid 0, mode 0777", bin.display())),
+        p.starts_with(&format!("{} is owner uid 0, mode 0777", bin.display())),
         "{p:?}"
     );
 
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
     chown(&fx.deploy.shim, Some(65534), None).unwrap();
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
+    let p = only_problem(&fx.findings());
     assert!(
-        p[0].contains("is owner uid 65534") && p[0].contains("chown root:root"),
+        p.contains("is owner uid 65534") && p.contains("chown root:root"),
         "{p:?}"
     );
 }
@@ -201,23 +193,16 @@ fn a_shim_that_others_can_replace_is_a_problem() {
 fn a_missing_shim_is_a_problem() {
     let fx = Fixture::new();
     fs::remove_file(&fx.deploy.shim).unwrap();
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].starts_with("shim ") && p[0].contains("install the encmount package"));
+    let p = only_problem(&fx.findings());
+    assert!(p.starts_with("shim ") && p.contains("install the encmount package"));
 }
 
 #[test]
 fn an_open_mount_root_is_a_problem() {
     let fx = Fixture::new();
     fs::set_permissions(fx.path("views"), fs::Permissions::from_mode(0o755)).unwrap();
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].contains("mode 0755") && p[0].contains("chmod 0700"),
-        "{p:?}"
-    );
+    let p = only_problem(&fx.findings());
+    assert!(p.contains("mode 0755") && p.contains("chmod 0700"), "{p:?}");
 }
 
 #[test]
@@ -230,12 +215,9 @@ fn a_mount_root_without_the_readers_acl_entry_is_a_problem() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
+    let p = only_problem(&fx.findings());
     assert!(
-        p[0].contains("lacks the ACL entry user:nobody:--x")
-            && p[0].contains("setfacl -m u:nobody:--x"),
+        p.contains("lacks the ACL entry user:nobody:--x") && p.contains("setfacl -m u:nobody:--x"),
         "{p:?}"
     );
 
@@ -278,13 +260,11 @@ fn an_rsync_without_confine_root_is_a_note_and_a_missing_one_a_problem() {
         "{n:?}"
     );
 
-    let f = check_deployment(&fx.config("/nonexistent/rsync"), &fx.deploy);
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].contains("the shim's rsync /nonexistent/rsync"),
-        "{p:?}"
-    );
+    let p = only_problem(&check_deployment(
+        &fx.config("/nonexistent/rsync"),
+        &fx.deploy,
+    ));
+    assert!(p.contains("the shim's rsync /nonexistent/rsync"), "{p:?}");
 }
 
 #[test]
@@ -297,12 +277,10 @@ fn apparmor_profiles_must_be_loaded_where_apparmor_is_enabled() {
         "encmount (enforce)\nencmount//password (enforce)\nencmount-rsync//&rsync (enforce)\n",
     )
     .unwrap();
-    let f = fx.findings();
-    let p = problems(&f);
-    assert_eq!(p.len(), 1, "{p:?}");
+    let p = only_problem(&fx.findings());
     assert!(
-        p[0].contains("profile encmount-rsync is not loaded")
-            && p[0].contains("apparmor_parser -r /etc/apparmor.d/usr.bin.encmount-rsync"),
+        p.contains("profile encmount-rsync is not loaded")
+            && p.contains("apparmor_parser -r /etc/apparmor.d/usr.bin.encmount-rsync"),
         "{p:?}"
     );
 

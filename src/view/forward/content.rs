@@ -25,6 +25,9 @@ pub enum ReadError {
     /// The file does not decrypt: a bad header, a MAC mismatch, an
     /// impossible size. The reason is for the log.
     Corrupt(String),
+    /// The cipher file kept changing through every try (EIO; a later read
+    /// may succeed).
+    Unsettled,
 }
 
 impl From<io::Error> for ReadError {
@@ -100,9 +103,7 @@ impl OpenFile {
             buf.truncate(plan.len);
             return Ok(buf);
         }
-        Err(ReadError::Io(io::Error::other(
-            "the cipher file keeps changing while it is read",
-        )))
+        Err(ReadError::Unsettled)
     }
 
     /// The file IV from the header of a raw file of `raw` bytes, read once

@@ -8,7 +8,5 @@ pub mod tree;
 use crate::view::fuse::ViewFs;
 use tree::ForwardTree;
 
-crate::view_tree_impl!(ForwardTree);
-
 /// The FUSE filesystem of a forward view.
 pub type ForwardFs = ViewFs<ForwardTree>;

@@ -2,20 +2,21 @@
 //! tested directly: a cipher directory (a raw encfs directory, or a backup
 //! of a reverse view) presented as the plaintext tree it holds.
 
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::UNIX_EPOCH;
 
 use fuser::{Errno, FileAttr, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
+use nix::sys::statvfs::Statvfs;
 
 use super::content::{OpenFile, ReadError};
 use crate::log;
+use crate::view::error::ViewError;
+use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
-use crate::view::shared::{errno, file_type, join, time};
+use crate::view::shared::{entry_attr, errno, file_type, join, statfs_of};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::{CipherSize, Volume};
@@ -42,8 +43,11 @@ pub struct ForwardTree {
 
 impl ForwardTree {
     /// Opens the cipher directory `src` of volume `vol`.
-    pub fn new(vol: Volume, src: &Path) -> io::Result<Self> {
-        let (fd, st) = source::open_root(src)?;
+    pub fn new(vol: Volume, src: &Path) -> Result<Self, ViewError> {
+        let (fd, st) = source::open_root(src).map_err(|source| ViewError::CipherDir {
+            path: src.to_path_buf(),
+            source,
+        })?;
         let fd = Arc::new(fd);
         let root = DiskNode::root(st.st_ino, fd.clone());
         Ok(Self {
@@ -143,30 +147,10 @@ impl ForwardTree {
         }
     }
 
+    /// The attributes of a cipher entry shown with `size`; the blocks are
+    /// the cipher file's.
     fn attr(&self, id: u64, st: &FileStat, size: u64) -> FileAttr {
-        let kind = kind_of(st);
-        let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
-            1
-        } else {
-            st.st_nlink as u32
-        };
-        FileAttr {
-            ino: INodeNo(id),
-            size,
-            blocks: st.st_blocks as u64,
-            atime: time(st.st_atime, st.st_atime_nsec),
-            mtime: time(st.st_mtime, st.st_mtime_nsec),
-            ctime: time(st.st_ctime, st.st_ctime_nsec),
-            crtime: UNIX_EPOCH,
-            kind: file_type(kind),
-            perm: (st.st_mode & 0o7777) as u16,
-            nlink,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            rdev: st.st_rdev as u32,
-            blksize: st.st_blksize as u32,
-            flags: 0,
-        }
+        entry_attr(id, st, size, st.st_blocks as u64)
     }
 
     /// Records a kernel lookup of a visible entry and returns its attributes.
@@ -196,8 +180,33 @@ impl ForwardTree {
         self.attr(id, &e.st, self.shown_size(&e.st, dir, &e.cname))
     }
 
+    /// The errno for a failed open or read of node `id`; a file that does
+    /// not decrypt is logged.
+    fn failed(&self, id: u64, e: ReadError) -> Errno {
+        match e {
+            ReadError::Io(e) => errno(e),
+            ReadError::Unsettled => Errno::EIO,
+            ReadError::Corrupt(reason) => {
+                self.report_broken(id, &reason);
+                Errno::EIO
+            }
+        }
+    }
+
+    /// The cipher directory.
+    pub fn source_path(&self) -> &Path {
+        &self.src
+    }
+
+    /// Live nodes (for tests and status).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+impl ViewTree for ForwardTree {
     /// `lookup`: the entry with plaintext name `name` in directory `parent`.
-    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
+    fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
         let pnode = self.nodes.node(parent)?;
         let pfd = self.nodes.dir_fd(parent)?;
         let (cname, name_iv) = self
@@ -221,29 +230,24 @@ impl ForwardTree {
     }
 
     /// `forget`.
-    pub fn forget(&self, id: u64, n: u64) {
+    fn forget(&self, id: u64, n: u64) {
         self.nodes.forget(id, n);
     }
 
     /// `getattr`: the current attributes of node `id`.
-    pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
-        let node = self.nodes.node(id)?;
+    fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
+        let (node, st) = self.nodes.stat(id)?;
         if id == ROOT_ID {
-            let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
             let mut attr = self.attr(id, &st, st.st_size as u64);
             attr.ino = INodeNo(st.st_ino);
             return Ok(attr);
         }
         let pfd = self.nodes.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
-        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
-            return Err(Errno::ESTALE);
-        }
         Ok(self.attr(id, &st, self.shown_size(&st, pfd.as_fd(), node.disk_name())))
     }
 
     /// `readlink`: the decrypted target (format §6.8).
-    pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
+    fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
         let node = self.nodes.node(id)?;
         if node.kind != SFlag::S_IFLNK {
             return Err(Errno::EINVAL);
@@ -258,75 +262,93 @@ impl ForwardTree {
 
     /// `open` (read-only): returns a handle number. A file that does not
     /// decrypt (bad header or size) fails with EIO.
-    pub fn open(&self, id: u64) -> Result<u64, Errno> {
-        let node = self.nodes.node(id)?;
-        match node.kind {
-            SFlag::S_IFREG => {}
-            SFlag::S_IFDIR => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EACCES),
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let file = source::open_file_at(pfd.as_fd(), node.disk_name()).map_err(errno)?;
-        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
-        if st.st_ino != node.disk_ino {
-            return Err(Errno::ESTALE);
-        }
+    fn open(&self, id: u64) -> Result<u64, Errno> {
+        let (node, file, _) = self.nodes.open_file(id)?;
         let external_iv = self.vol.external_iv(node.name_iv);
         let f = OpenFile::new(file, id, &self.vol, external_iv).map_err(|e| self.failed(id, e))?;
         Ok(self.files.insert(f))
     }
 
     /// `release`.
-    pub fn release(&self, fh: u64) {
+    fn release(&self, fh: u64) {
         self.files.remove(fh);
     }
 
     /// `read`: `size` bytes of plaintext at `offset`. A file that does not
     /// decrypt gives EIO (and one log line), never wrong bytes.
-    pub fn read<R>(
+    fn read(
         &self,
         fh: u64,
         offset: u64,
         size: u32,
-        reply: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, Errno> {
+        reply: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
         let f = self.files.get(fh).ok_or(Errno::EBADF)?;
         let data = f
             .read(&self.vol, offset, size as usize)
             .map_err(|e| self.failed(f.id, e))?;
-        Ok(reply(&data))
+        reply(&data);
+        Ok(())
     }
 
-    /// The errno for a failed open or read of node `id`; a file that does
-    /// not decrypt is logged.
-    fn failed(&self, id: u64, e: ReadError) -> Errno {
-        match e {
-            ReadError::Io(e) => errno(e),
-            ReadError::Corrupt(reason) => {
-                self.report_broken(id, &reason);
-                Errno::EIO
-            }
-        }
+    /// `opendir`: snapshots the directory, decoding every name; returns a
+    /// handle number.
+    fn opendir(&self, id: u64) -> Result<u64, Errno> {
+        Ok(self.dirs.insert(self.snapshot(id)?))
+    }
+
+    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
+    /// `offset` on until it returns true (buffer full).
+    fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
+        listing.readdir(offset, add, |e| {
+            let ino = self.entry_id(&e.st, &dir_path, &e.plain);
+            Ok((ino, file_type(kind_of(&e.st)), &e.plain))
+        })
+    }
+
+    /// `readdirplus`: like [`ForwardTree::readdir`] with attributes; every
+    /// entry handed to `add` counts as a kernel lookup unless `add` says the
+    /// buffer was full.
+    fn readdirplus(&self, fh: u64, offset: u64, add: AddEntryPlus<'_>) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
+        let dfd = self.nodes.dir_fd(listing.dir)?;
+        listing.readdirplus(
+            offset,
+            add,
+            |e| Some((&e.plain, self.found(listing.dir, &dir_path, e, dfd.as_fd()))),
+            |_, attr| self.forget(attr.ino.0, 1),
+        )
+    }
+
+    /// `releasedir`.
+    fn releasedir(&self, fh: u64) {
+        self.dirs.remove(fh);
     }
 
     /// `statfs` of the cipher directory's file system.
-    pub fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
-        nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
+    fn statfs(&self) -> Result<Statvfs, Errno> {
+        statfs_of(self.root_fd.as_fd())
     }
+}
 
-    /// The longest plaintext name shown (longer ones than the volume can
-    /// encrypt are stored as long names, `volume::names::long`).
-    pub fn name_max(&self) -> usize {
-        crate::volume::names::NAME_MAX
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Preset;
 
-    /// The cipher directory.
-    pub fn source_path(&self) -> &Path {
-        &self.src
-    }
-
-    /// Live nodes (for tests and status).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
+    #[test]
+    fn a_missing_cipher_directory_is_named() {
+        // Nothing can be created there.
+        let missing = Path::new("/proc/encmount-missing");
+        let vol = Volume::generate(Preset::Standard.params(), |b| b.fill(1)).unwrap();
+        let e = ForwardTree::new(vol, missing).err().unwrap();
+        assert!(
+            matches!(&e, ViewError::CipherDir { path, source }
+                if path == missing && source.raw_os_error() == Some(libc::ENOENT)),
+            "{e:?}"
+        );
     }
 }

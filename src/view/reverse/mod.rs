@@ -7,7 +7,5 @@ pub mod tree;
 use crate::view::fuse::ViewFs;
 use tree::ReverseTree;
 
-crate::view_tree_impl!(ReverseTree);
-
 /// The FUSE filesystem of a reverse view.
 pub type ReverseFs = ViewFs<ReverseTree>;

@@ -15,10 +15,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 use nix::sys::stat::{FileStat, SFlag};
+use nix::sys::statvfs::Statvfs;
 
 use crate::excludes::Excludes;
+use crate::view::error::ViewError;
+use crate::view::fuse::{AddEntry, AddEntryPlus, ViewTree};
 use crate::view::problems::ProblemLog;
-use crate::view::shared::{errno, file_type, join, read_at_full, time};
+use crate::view::shared::{entry_attr, errno, file_type, join, read_at_full, statfs_of};
 use crate::view::source::{self, kind_of};
 use crate::view::table::{DirFd, DiskNode, Handles, NodeTable, ROOT_ID};
 use crate::volume::derive::file_iv_from_inode;
@@ -26,7 +29,7 @@ use crate::volume::{CipherOff, FileIv, Layout, PlainSize, Volume};
 
 mod listing;
 mod long;
-use listing::Listing;
+use listing::{Listed, Listing};
 use long::{LongLookup, ShortCache, SideNode};
 
 /// The config's name at the view root (format §6.7).
@@ -107,8 +110,11 @@ pub struct ReverseTree {
 
 impl ReverseTree {
     /// Opens the source `src` for a view of volume `vol`.
-    pub fn new(vol: Volume, src: &Path, opts: ReverseOptions) -> io::Result<Self> {
-        let (fd, st) = source::open_root(src)?;
+    pub fn new(vol: Volume, src: &Path, opts: ReverseOptions) -> Result<Self, ViewError> {
+        let (fd, st) = source::open_root(src).map_err(|source| ViewError::Source {
+            path: src.to_path_buf(),
+            source,
+        })?;
         let fd = Arc::new(fd);
         let root = DiskNode::root(st.st_ino, fd.clone());
         Ok(Self {
@@ -153,8 +159,7 @@ impl ReverseTree {
 
     /// The view's attributes of a source entry.
     fn attr(&self, id: u64, st: &FileStat, link_len: Option<u64>) -> FileAttr {
-        let kind = kind_of(st);
-        let (size, blocks) = match kind {
+        let (size, blocks) = match kind_of(st) {
             SFlag::S_IFREG => {
                 let c = self.layout.cipher_size(PlainSize(st.st_size as u64)).0;
                 (c, c.div_ceil(512))
@@ -162,28 +167,7 @@ impl ReverseTree {
             SFlag::S_IFLNK => (link_len.unwrap_or(st.st_size as u64), st.st_blocks as u64),
             _ => (st.st_size as u64, st.st_blocks as u64),
         };
-        let nlink = if id != st.st_ino && kind == SFlag::S_IFREG {
-            1
-        } else {
-            st.st_nlink as u32
-        };
-        FileAttr {
-            ino: INodeNo(id),
-            size,
-            blocks,
-            atime: time(st.st_atime, st.st_atime_nsec),
-            mtime: time(st.st_mtime, st.st_mtime_nsec),
-            ctime: time(st.st_ctime, st.st_ctime_nsec),
-            crtime: UNIX_EPOCH,
-            kind: file_type(kind),
-            perm: (st.st_mode & 0o7777) as u16,
-            nlink,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            rdev: st.st_rdev as u32,
-            blksize: st.st_blksize as u32,
-            flags: 0,
-        }
+        entry_attr(id, st, size, blocks)
     }
 
     fn config_attr(&self) -> Option<FileAttr> {
@@ -284,96 +268,6 @@ impl ReverseTree {
         st
     }
 
-    /// `lookup`: the entry with encrypted name `name` in directory `parent`.
-    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
-        if parent == ROOT_ID && name == CONFIG_NAME {
-            return self.config_attr().ok_or(Errno::ENOENT);
-        }
-        let pnode = self.nodes.node(parent)?;
-        let (plain, name_iv) = self
-            .vol
-            .decode_name(name, pnode.name_iv)
-            .map_err(|_| Errno::ENOENT)?;
-        let pfd = self.nodes.dir_fd(parent)?;
-        let dir_path = self.nodes.path(parent).ok_or(Errno::ESTALE)?;
-        let (plain, st) = match source::stat_at(pfd.as_fd(), &plain) {
-            Ok(st) => (plain, st),
-            // No such source entry: maybe a long name's short or side name.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match self.find_long(parent, pfd.as_fd(), &dir_path, &plain)? {
-                    LongLookup::Short { full, st } => (full, st),
-                    LongLookup::Side { full, st } => {
-                        let rel = join(&dir_path, &full);
-                        if self.is_hidden(parent, &full, &st, &rel) {
-                            return Err(Errno::ENOENT);
-                        }
-                        return self.side_found(parent, &dir_path, &full, name_iv, &st);
-                    }
-                }
-            }
-            Err(e) => return Err(errno(e)),
-        };
-        let rel = join(&dir_path, &plain);
-        if self.is_hidden(parent, &plain, &st, &rel) {
-            return Err(Errno::ENOENT);
-        }
-        self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
-    }
-
-    /// `forget`.
-    pub fn forget(&self, id: u64, n: u64) {
-        self.nodes.forget(id, n);
-        self.sides.forget(id, n);
-    }
-
-    /// The current source stat of node `id`, checked to be the same object.
-    fn stat_node(&self, id: u64) -> Result<(Arc<DiskNode>, FileStat), Errno> {
-        let node = self.nodes.node(id)?;
-        if id == ROOT_ID {
-            let st = source::stat_fd(self.root_fd.as_fd()).map_err(errno)?;
-            return Ok((node, st));
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let st = source::stat_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        if st.st_ino != node.disk_ino || kind_of(&st) != node.kind {
-            return Err(Errno::ESTALE);
-        }
-        Ok((node, st))
-    }
-
-    /// `getattr`.
-    pub fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
-        if id == CONFIG_INO {
-            return self.config_attr().ok_or(Errno::ENOENT);
-        }
-        if let Some(attr) = self.side_getattr(id) {
-            return attr;
-        }
-        let (node, st) = self.stat_node(id)?;
-        let link_len = if node.kind == SFlag::S_IFLNK {
-            Some(self.link_len(self.nodes.dir_fd(node.parent)?.as_fd(), &node.name)?)
-        } else {
-            None
-        };
-        let st = self.shown(id, &node, &st);
-        let mut attr = self.attr(id, &st, link_len);
-        if id == ROOT_ID {
-            attr.ino = INodeNo(st.st_ino);
-        }
-        Ok(attr)
-    }
-
-    /// `readlink`: the encrypted target (format §6.8).
-    pub fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
-        let node = self.nodes.node(id)?;
-        if node.kind != SFlag::S_IFLNK {
-            return Err(Errno::EINVAL);
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let target = source::read_link_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        Ok(self.vol.encode_link(&target))
-    }
-
     /// The per-file IV for a regular file (design §3, format §7.1).
     fn file_iv(&self, id: u64, st: &FileStat) -> Result<u64, Errno> {
         if !self.layout.has_header() {
@@ -386,100 +280,6 @@ impl ReverseTree {
         }
         let path = self.nodes.path(id).ok_or(Errno::ESTALE)?;
         Ok(self.vol.file_iv_from_path(&path))
-    }
-
-    /// `open` (read-only): returns a handle number.
-    ///
-    /// The handle serves a size fixed now (README, "files that change
-    /// during a pull"): the size the kernel was last told (it may answer
-    /// `fstat` from its cache), or the file's size if it shrank below that;
-    /// while handles are open, every stat of the node answers that size and
-    /// the last block is encrypted from exactly the bytes up to it, so a
-    /// copy is a prefix of the file as it was and its MACs hold. A file
-    /// that shrinks below it reads EIO, which the reader reports.
-    pub fn open(&self, id: u64) -> Result<u64, Errno> {
-        if id == CONFIG_INO {
-            self.opts.config.as_ref().ok_or(Errno::ENOENT)?;
-            return Ok(self.files.insert(Handle::Config));
-        }
-        if let Some(fh) = self.side_open(id) {
-            return fh;
-        }
-        let node = self.nodes.node(id)?;
-        match node.kind {
-            SFlag::S_IFREG => {}
-            SFlag::S_IFDIR => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EACCES),
-        }
-        let pfd = self.nodes.dir_fd(node.parent)?;
-        let file = source::open_file_at(pfd.as_fd(), &node.name).map_err(errno)?;
-        let st = source::stat_fd(file.as_fd()).map_err(errno)?;
-        if st.st_ino != node.disk_ino {
-            return Err(Errno::ESTALE);
-        }
-        let file_iv = self.file_iv(id, &st)?;
-        let header = self
-            .vol
-            .encode_header(file_iv, self.vol.external_iv(node.name_iv));
-        let now = st.st_size as u64;
-        let size = {
-            let mut pins = self.pins();
-            let pin = pins.entry(id).or_insert_with(|| Pin {
-                size: now.min(node.shown_size.load(Ordering::Relaxed)),
-                handles: 0,
-            });
-            pin.handles += 1;
-            pin.size
-        };
-        Ok(self.files.insert(Handle::File(OpenFile {
-            id,
-            file,
-            size,
-            file_iv,
-            header,
-        })))
-    }
-
-    /// `release`.
-    pub fn release(&self, fh: u64) {
-        if let Some(h) = self.files.get(fh)
-            && let Handle::File(f) = &*h
-        {
-            let mut pins = self.pins();
-            if let Some(pin) = pins.get_mut(&f.id) {
-                pin.handles -= 1;
-                if pin.handles == 0 {
-                    pins.remove(&f.id);
-                }
-            }
-        }
-        self.files.remove(fh);
-    }
-
-    /// `read`: hands `size` bytes of ciphertext at `offset` to `reply`.
-    pub fn read<R>(
-        &self,
-        fh: u64,
-        offset: u64,
-        size: u32,
-        reply: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, Errno> {
-        let h = self.files.get(fh).ok_or(Errno::EBADF)?;
-        match &*h {
-            Handle::Config | Handle::Side(_) => {
-                let bytes = match &*h {
-                    Handle::Side(bytes) => bytes,
-                    _ => &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes[..],
-                };
-                let start = (offset as usize).min(bytes.len());
-                let end = start.saturating_add(size as usize).min(bytes.len());
-                Ok(reply(&bytes[start..end]))
-            }
-            Handle::File(f) => READ_BUF.with_borrow_mut(|buf| {
-                let range = self.read_file(f, offset, size as usize, buf)?;
-                Ok(reply(&buf[range]))
-            }),
-        }
     }
 
     /// Encrypts the blocks a read needs into `buf`, behind the header bytes
@@ -523,16 +323,6 @@ impl ReverseTree {
         Ok(if hdr > 0 { 0..end } else { start..end })
     }
 
-    /// `statfs` of the source file system, with the view's name limit.
-    pub fn statfs(&self) -> Result<nix::sys::statvfs::Statvfs, Errno> {
-        nix::sys::statvfs::fstatvfs(self.root_fd.as_fd()).map_err(|e| Errno::from_i32(e as i32))
-    }
-
-    /// The longest name the view shows.
-    pub fn name_max(&self) -> usize {
-        crate::volume::names::NAME_MAX
-    }
-
     /// The source directory.
     pub fn source_path(&self) -> &Path {
         &self.src
@@ -541,5 +331,261 @@ impl ReverseTree {
     /// Live nodes (for tests and status).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+}
+
+impl ViewTree for ReverseTree {
+    /// `lookup`: the entry with encrypted name `name` in directory `parent`.
+    fn lookup(&self, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
+        if parent == ROOT_ID && name == CONFIG_NAME {
+            return self.config_attr().ok_or(Errno::ENOENT);
+        }
+        let pnode = self.nodes.node(parent)?;
+        let (plain, name_iv) = self
+            .vol
+            .decode_name(name, pnode.name_iv)
+            .map_err(|_| Errno::ENOENT)?;
+        let pfd = self.nodes.dir_fd(parent)?;
+        let dir_path = self.nodes.path(parent).ok_or(Errno::ESTALE)?;
+        let (plain, st) = match source::stat_at(pfd.as_fd(), &plain) {
+            Ok(st) => (plain, st),
+            // No such source entry: maybe a long name's short or side name.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match self.find_long(parent, pfd.as_fd(), &dir_path, &plain)? {
+                    LongLookup::Short { full, st } => (full, st),
+                    LongLookup::Side { full, st } => {
+                        let rel = join(&dir_path, &full);
+                        if self.is_hidden(parent, &full, &st, &rel) {
+                            return Err(Errno::ENOENT);
+                        }
+                        return self.side_found(parent, &dir_path, &full, name_iv, &st);
+                    }
+                }
+            }
+            Err(e) => return Err(errno(e)),
+        };
+        let rel = join(&dir_path, &plain);
+        if self.is_hidden(parent, &plain, &st, &rel) {
+            return Err(Errno::ENOENT);
+        }
+        self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
+    }
+
+    /// `forget`.
+    fn forget(&self, id: u64, n: u64) {
+        self.nodes.forget(id, n);
+        self.sides.forget(id, n);
+    }
+
+    /// `getattr`.
+    fn getattr(&self, id: u64) -> Result<FileAttr, Errno> {
+        if id == CONFIG_INO {
+            return self.config_attr().ok_or(Errno::ENOENT);
+        }
+        if let Some(attr) = self.side_getattr(id) {
+            return attr;
+        }
+        let (node, st) = self.nodes.stat(id)?;
+        let link_len = if node.kind == SFlag::S_IFLNK {
+            Some(self.link_len(self.nodes.dir_fd(node.parent)?.as_fd(), &node.name)?)
+        } else {
+            None
+        };
+        let st = self.shown(id, &node, &st);
+        let mut attr = self.attr(id, &st, link_len);
+        if id == ROOT_ID {
+            attr.ino = INodeNo(st.st_ino);
+        }
+        Ok(attr)
+    }
+
+    /// `readlink`: the encrypted target (format §6.8).
+    fn readlink(&self, id: u64) -> Result<Vec<u8>, Errno> {
+        let node = self.nodes.node(id)?;
+        if node.kind != SFlag::S_IFLNK {
+            return Err(Errno::EINVAL);
+        }
+        let pfd = self.nodes.dir_fd(node.parent)?;
+        let target = source::read_link_at(pfd.as_fd(), &node.name).map_err(errno)?;
+        Ok(self.vol.encode_link(&target))
+    }
+
+    /// `open` (read-only): returns a handle number.
+    ///
+    /// The handle serves a size fixed now (README, "files that change
+    /// during a pull"): the size the kernel was last told (it may answer
+    /// `fstat` from its cache), or the file's size if it shrank below that;
+    /// while handles are open, every stat of the node answers that size and
+    /// the last block is encrypted from exactly the bytes up to it, so a
+    /// copy is a prefix of the file as it was and its MACs hold. A file
+    /// that shrinks below it reads EIO, which the reader reports.
+    fn open(&self, id: u64) -> Result<u64, Errno> {
+        if id == CONFIG_INO {
+            self.opts.config.as_ref().ok_or(Errno::ENOENT)?;
+            return Ok(self.files.insert(Handle::Config));
+        }
+        if let Some(fh) = self.side_open(id) {
+            return fh;
+        }
+        let (node, file, st) = self.nodes.open_file(id)?;
+        let file_iv = self.file_iv(id, &st)?;
+        let header = self
+            .vol
+            .encode_header(file_iv, self.vol.external_iv(node.name_iv));
+        let now = st.st_size as u64;
+        let size = {
+            let mut pins = self.pins();
+            let pin = pins.entry(id).or_insert_with(|| Pin {
+                size: now.min(node.shown_size.load(Ordering::Relaxed)),
+                handles: 0,
+            });
+            pin.handles += 1;
+            pin.size
+        };
+        Ok(self.files.insert(Handle::File(OpenFile {
+            id,
+            file,
+            size,
+            file_iv,
+            header,
+        })))
+    }
+
+    /// `release`.
+    fn release(&self, fh: u64) {
+        if let Some(h) = self.files.get(fh)
+            && let Handle::File(f) = &*h
+        {
+            let mut pins = self.pins();
+            if let Some(pin) = pins.get_mut(&f.id) {
+                pin.handles -= 1;
+                if pin.handles == 0 {
+                    pins.remove(&f.id);
+                }
+            }
+        }
+        self.files.remove(fh);
+    }
+
+    /// `read`: hands `size` bytes of ciphertext at `offset` to `reply`.
+    fn read(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        reply: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Errno> {
+        let h = self.files.get(fh).ok_or(Errno::EBADF)?;
+        match &*h {
+            Handle::Config | Handle::Side(_) => {
+                let bytes = match &*h {
+                    Handle::Side(bytes) => bytes,
+                    _ => &self.opts.config.as_ref().ok_or(Errno::EBADF)?.bytes[..],
+                };
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                reply(&bytes[start..end]);
+                Ok(())
+            }
+            Handle::File(f) => READ_BUF.with_borrow_mut(|buf| {
+                let range = self.read_file(f, offset, size as usize, buf)?;
+                reply(&buf[range]);
+                Ok(())
+            }),
+        }
+    }
+
+    /// `opendir`: snapshots the directory; returns a handle number.
+    fn opendir(&self, id: u64) -> Result<u64, Errno> {
+        Ok(self.dirs.insert(self.snapshot(id)?))
+    }
+
+    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
+    /// `offset` on until it returns true (buffer full).
+    fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
+        listing.readdir(offset, add, |e| {
+            let (ino, kind) = match &e.st {
+                Some(_) if e.side => (
+                    self.side_id_of(&dir_path, &e.plain).ok_or(Errno::EIO)?,
+                    FileType::RegularFile,
+                ),
+                Some(st) => (
+                    self.entry_id(st, &join(&dir_path, &e.plain)),
+                    file_type(kind_of(st)),
+                ),
+                None => (CONFIG_INO, FileType::RegularFile),
+            };
+            Ok((ino, kind, &e.name))
+        })
+    }
+
+    /// `readdirplus`: like [`ReverseTree::readdir`] with attributes; every
+    /// entry handed to `add` counts as a kernel lookup unless `add` says the
+    /// buffer was full.
+    fn readdirplus(&self, fh: u64, offset: u64, add: AddEntryPlus<'_>) -> Result<(), Errno> {
+        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let dir = listing.dir;
+        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
+        let dfd = self.nodes.dir_fd(dir)?;
+        // An entry that fails here vanished since opendir (a symlink that
+        // cannot be read, a side entry whose long entry went): left out.
+        let found = |e: &Listed| match &e.st {
+            Some(st) if e.side => self
+                .side_found(dir, &dir_path, &e.plain, e.name_iv, st)
+                .ok(),
+            Some(st) => {
+                let rel = join(&dir_path, &e.plain);
+                self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd())
+                    .ok()
+            }
+            None => self.config_attr(),
+        };
+        listing.readdirplus(
+            offset,
+            add,
+            |e| Some((&e.name, found(e)?)),
+            // The exposed config is no node.
+            |e, attr| {
+                if e.st.is_some() {
+                    self.forget(attr.ino.0, 1);
+                }
+            },
+        )
+    }
+
+    /// `releasedir`.
+    fn releasedir(&self, fh: u64) {
+        self.dirs.remove(fh);
+    }
+
+    /// `statfs` of the source file system.
+    fn statfs(&self) -> Result<Statvfs, Errno> {
+        statfs_of(self.root_fd.as_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Preset;
+
+    #[test]
+    fn a_missing_source_is_named() {
+        // Nothing can be created there.
+        let missing = Path::new("/proc/encmount-missing");
+        let vol = Volume::generate(Preset::Standard.params(), |b| b.fill(1)).unwrap();
+        let opts = ReverseOptions {
+            file_iv: FileIv::Path,
+            excludes: Excludes::new(&[]).unwrap(),
+            config: None,
+        };
+        let e = ReverseTree::new(vol, missing, opts).err().unwrap();
+        assert!(
+            matches!(&e, ViewError::Source { path, source }
+                if path == missing && source.raw_os_error() == Some(libc::ENOENT)),
+            "{e:?}"
+        );
     }
 }

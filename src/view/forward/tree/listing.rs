@@ -4,12 +4,13 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use fuser::{Errno, FileAttr, FileType};
+use fuser::Errno;
 use nix::sys::stat::FileStat;
 
 use super::{CONFIG_NAMES, ForwardTree};
-use crate::view::shared::{errno, file_type};
-use crate::view::source::{self, kind_of};
+use crate::view::shared::errno;
+use crate::view::snapshot::Snapshot;
+use crate::view::source;
 use crate::view::table::ROOT_ID;
 
 /// One entry of a directory snapshot.
@@ -25,15 +26,11 @@ pub(super) struct Listed {
 }
 
 /// A directory snapshot taken at opendir.
-pub(super) struct Listing {
-    dir: u64,
-    entries: Vec<Listed>,
-}
+pub(super) type Listing = Snapshot<Listed>;
 
 impl ForwardTree {
-    /// `opendir`: snapshots the directory, decoding every name; returns a
-    /// handle number.
-    pub fn opendir(&self, id: u64) -> Result<u64, Errno> {
+    /// Snapshots directory `id` for opendir, decoding every name.
+    pub(super) fn snapshot(&self, id: u64) -> Result<Listing, Errno> {
         let node = self.nodes.node(id)?;
         let dfd = self.nodes.dir_fd(id)?;
         let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
@@ -75,53 +72,6 @@ impl ForwardTree {
             });
         }
         self.resolve_long_names(dfd.as_fd(), &mut entries);
-        Ok(self.dirs.insert(Listing { dir: id, entries }))
-    }
-
-    /// `releasedir`.
-    pub fn releasedir(&self, fh: u64) {
-        self.dirs.remove(fh);
-    }
-
-    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
-    /// `offset` on until it returns true (buffer full).
-    pub fn readdir(
-        &self,
-        fh: u64,
-        offset: u64,
-        mut add: impl FnMut(u64, u64, FileType, &[u8]) -> bool,
-    ) -> Result<(), Errno> {
-        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let ino = self.entry_id(&e.st, &dir_path, &e.plain);
-            if add(ino, i as u64 + 1, file_type(kind_of(&e.st)), &e.plain) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// `readdirplus`: like [`ForwardTree::readdir`] with attributes; every
-    /// entry handed to `add` counts as a kernel lookup unless `add` says the
-    /// buffer was full.
-    pub fn readdirplus(
-        &self,
-        fh: u64,
-        offset: u64,
-        mut add: impl FnMut(u64, &[u8], &FileAttr) -> bool,
-    ) -> Result<(), Errno> {
-        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir = listing.dir;
-        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
-        let dfd = self.nodes.dir_fd(dir)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let attr = self.found(dir, &dir_path, e, dfd.as_fd());
-            if add(i as u64 + 1, &e.plain, &attr) {
-                self.nodes.forget(attr.ino.0, 1);
-                break;
-            }
-        }
-        Ok(())
+        Ok(Listing { dir: id, entries })
     }
 }

@@ -7,35 +7,33 @@ use std::collections::HashSet;
 use std::io;
 use std::os::fd::AsFd;
 
-use fuser::{Errno, FileAttr, FileType};
+use fuser::Errno;
 use nix::sys::stat::FileStat;
 
-use super::{CONFIG_INO, CONFIG_NAME, ReverseTree};
+use super::{CONFIG_NAME, ReverseTree};
 use crate::log;
-use crate::view::shared::{errno, file_type, join};
-use crate::view::source::{self, kind_of};
+use crate::view::shared::{errno, join};
+use crate::view::snapshot::Snapshot;
+use crate::view::source;
 use crate::view::table::ROOT_ID;
 
 /// One entry of a directory listing.
 pub(super) struct Listed {
     /// The encrypted name.
     pub name: Box<[u8]>,
-    plain: Box<[u8]>,
-    st: Option<FileStat>,
-    name_iv: u64,
+    pub plain: Box<[u8]>,
+    pub st: Option<FileStat>,
+    pub name_iv: u64,
     /// The side entry of the long entry `plain` (see `long`).
-    side: bool,
+    pub side: bool,
 }
 
 /// A directory snapshot taken at opendir.
-pub(super) struct Listing {
-    dir: u64,
-    entries: Vec<Listed>,
-}
+pub(super) type Listing = Snapshot<Listed>;
 
 impl ReverseTree {
-    /// `opendir`: snapshots the directory; returns a handle number.
-    pub fn opendir(&self, id: u64) -> Result<u64, Errno> {
+    /// Snapshots directory `id` for opendir.
+    pub(super) fn snapshot(&self, id: u64) -> Result<Listing, Errno> {
         let node = self.nodes.node(id)?;
         let dfd = self.nodes.dir_fd(id)?;
         let names = source::list_dir(dfd.as_fd()).map_err(errno)?;
@@ -104,84 +102,6 @@ impl ReverseTree {
                 side: false,
             });
         }
-        Ok(self.dirs.insert(Listing { dir: id, entries }))
-    }
-
-    /// `releasedir`.
-    pub fn releasedir(&self, fh: u64) {
-        self.dirs.remove(fh);
-    }
-
-    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
-    /// `offset` on until it returns true (buffer full).
-    pub fn readdir(
-        &self,
-        fh: u64,
-        offset: u64,
-        mut add: impl FnMut(u64, u64, FileType, &[u8]) -> bool,
-    ) -> Result<(), Errno> {
-        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let (ino, kind) = match &e.st {
-                Some(_) if e.side => (
-                    self.side_id_of(&dir_path, &e.plain).ok_or(Errno::EIO)?,
-                    FileType::RegularFile,
-                ),
-                Some(st) => (
-                    self.entry_id(st, &join(&dir_path, &e.plain)),
-                    file_type(kind_of(st)),
-                ),
-                None => (CONFIG_INO, FileType::RegularFile),
-            };
-            if add(ino, i as u64 + 1, kind, &e.name) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// `readdirplus`: like [`ReverseTree::readdir`] with attributes; every
-    /// entry handed to `add` counts as a kernel lookup unless `add` says the
-    /// buffer was full.
-    pub fn readdirplus(
-        &self,
-        fh: u64,
-        offset: u64,
-        mut add: impl FnMut(u64, &[u8], &FileAttr) -> bool,
-    ) -> Result<(), Errno> {
-        let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
-        let dir = listing.dir;
-        let dir_path = self.nodes.path(dir).ok_or(Errno::ESTALE)?;
-        let dfd = self.nodes.dir_fd(dir)?;
-        for (i, e) in listing.entries.iter().enumerate().skip(offset as usize) {
-            let attr = match &e.st {
-                Some(st) if e.side => {
-                    match self.side_found(dir, &dir_path, &e.plain, e.name_iv, st) {
-                        Ok(a) => a,
-                        Err(_) => continue,
-                    }
-                }
-                Some(st) => {
-                    let rel = join(&dir_path, &e.plain);
-                    match self.found(dir, &e.plain, e.name_iv, st, &rel, dfd.as_fd()) {
-                        Ok(a) => a,
-                        // Vanished since opendir (a symlink we cannot read).
-                        Err(_) => continue,
-                    }
-                }
-                None => match self.config_attr() {
-                    Some(a) => a,
-                    None => continue,
-                },
-            };
-            if add(i as u64 + 1, &e.name, &attr) {
-                if e.st.is_some() {
-                    self.forget(attr.ino.0, 1);
-                }
-                break;
-            }
-        }
-        Ok(())
+        Ok(Listing { dir: id, entries })
     }
 }
