@@ -6,21 +6,21 @@
 
 pub mod cli;
 pub mod configfile;
-pub mod daemon;
+mod daemon;
 pub mod escape;
 pub mod excludes;
 pub mod init;
 pub mod log;
-pub mod logfile;
+mod logfile;
 pub mod manager;
-pub mod mountpoint;
+mod mountpoint;
 pub mod mounts;
-pub mod password;
-pub mod probe;
+mod password;
+mod probe;
 pub mod report;
 pub mod restore;
 pub mod shim;
 pub mod state;
 pub mod view;
-pub mod viewspec;
+mod viewspec;
 pub mod volume;

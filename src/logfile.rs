@@ -37,11 +37,6 @@ impl LogFile {
         })
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends `line` (which ends in `\n`), first rotating the file if the
     /// line would take it past the limit.
     pub fn append(&mut self, line: &str) -> io::Result<()> {

@@ -32,7 +32,7 @@ pub enum Answer {
     /// The request failed with this error (`ENOTCONN`: a dead mount).
     Failed(Errno),
     /// No answer by the deadline: the daemon is stopped or stuck.
-    NoAnswer,
+    TimedOut,
 }
 
 /// Asks the file system mounted on `mountpoint` for its statistics and
@@ -77,7 +77,7 @@ fn wait_answer(child: Pid, deadline: Duration) -> Answer {
         if start.elapsed() >= deadline {
             let _ = kill(child, Signal::SIGKILL);
             reap(child);
-            return Answer::NoAnswer;
+            return Answer::TimedOut;
         }
         thread::sleep(POLL);
     }
@@ -140,7 +140,7 @@ mod tests {
         };
         assert_eq!(
             wait_answer(child, Duration::from_millis(100)),
-            Answer::NoAnswer
+            Answer::TimedOut
         );
         assert_eq!(
             waitpid(child, Some(WaitPidFlag::WNOHANG)),

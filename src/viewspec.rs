@@ -22,8 +22,6 @@ pub const DEFAULT_FUSE_THREADS: u16 = 4;
 /// Threads that encrypt large reads (`--crypto-threads`, yaml
 /// `crypto_threads`; default one per CPU).
 pub const CRYPTO_THREADS: RangeInclusive<u16> = 1..=64;
-/// The default `--extpass-timeout`.
-pub const DEFAULT_EXTPASS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which way a view shows its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

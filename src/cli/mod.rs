@@ -12,8 +12,6 @@ pub mod options;
 pub mod restore;
 pub mod volume;
 
-pub use mount::parse_mount;
-
 use clap::{CommandFactory, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\

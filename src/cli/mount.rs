@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser};
+use clap::{Args, FromArgMatches};
 
 use super::options::{ConfigArgs, PasswordArgs};
 use super::volume::VolumeArgs;
-use super::{Cli, Command};
 use crate::viewspec::{CRYPTO_THREADS, DEFAULT_FUSE_THREADS, FUSE_THREADS, ViewKind, ViewSpec};
 use crate::volume::FileIv;
 
@@ -195,11 +194,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let argv = std::iter::once(OsString::from("encmount")).chain(args.into_iter().map(Into::into));
-    match Cli::try_parse_from(argv)?.command {
-        Command::Mount(m) => m.spec(),
-        _ => Err(usage_error("not a `mount` command line".into())),
-    }
+    let matches = mount_command().try_get_matches_from(args)?;
+    MountArgs::from_arg_matches(&matches)?.spec()
+}
+
+/// `encmount mount` as a command of its own, for [`parse_mount`] and
+/// usage errors: the same arguments as the subcommand.
+fn mount_command() -> clap::Command {
+    MountArgs::augment_args(clap::Command::new("mount").bin_name("encmount mount"))
 }
 
 /// A `u16` range as clap's ranged parser takes it.
@@ -227,7 +229,9 @@ fn reverse_only_options(a: &MountArgs) -> Vec<&'static str> {
 
 /// A usage error of `mount`: clap's format and exit status (2).
 fn usage_error(msg: String) -> clap::Error {
-    super::usage_error("mount", clap::error::ErrorKind::ArgumentConflict, msg)
+    let mut cmd = mount_command();
+    cmd.build();
+    cmd.error(clap::error::ErrorKind::ArgumentConflict, msg)
 }
 
 /// `encmount umount`.
@@ -330,9 +334,8 @@ mod tests {
             .flat_map(|s| s.to_args())
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let mut cli = super::super::command();
-        cli.build();
-        let mount = cli.find_subcommand("mount").expect("mount is a subcommand");
+        let mut mount = mount_command();
+        mount.build();
         for arg in mount.get_arguments().filter(|a| !a.is_positional()) {
             let Some(long) = arg.get_long() else { continue };
             if matches!(long, "help" | "version") {

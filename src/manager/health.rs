@@ -98,7 +98,7 @@ pub fn probe(view: &View, paths: &Paths) -> Health {
 fn ask_daemon(mnt: &Path, pid: u32) -> Health {
     match crate::probe::statfs_answers(mnt, crate::probe::DEFAULT_DEADLINE) {
         Answer::Answered => Health::Healthy { pid },
-        Answer::NoAnswer => Health::Unresponsive {
+        Answer::TimedOut => Health::Unresponsive {
             pid,
             reason: format!(
                 "its daemon (pid {pid}) did not answer within {}; it is stopped \

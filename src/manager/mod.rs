@@ -12,12 +12,12 @@
 pub mod check;
 pub mod config;
 pub mod deploy;
-pub mod error;
-pub mod gate;
+mod error;
+mod gate;
 pub mod health;
 pub mod launch;
 mod locate;
-pub mod paths;
+mod paths;
 mod raw;
 pub mod status;
 mod validate;

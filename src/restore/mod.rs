@@ -10,11 +10,12 @@
 //! wrong is ever left under a file's own name.
 
 pub mod list;
-pub mod long_names;
-pub mod progress;
+mod long_names;
+mod progress;
 pub mod select;
 pub mod source;
-pub mod writer;
+pub mod unlock;
+mod writer;
 
 use std::collections::HashMap;
 use std::fs::{self, File};

@@ -10,12 +10,12 @@
 //! (`/etc/encmount/encmount.yaml`): no variable or option moves it.
 
 pub mod argv;
-pub mod audit;
-pub mod landlock;
+mod audit;
+mod landlock;
 pub mod paths;
-pub mod policy;
-pub mod privs;
-pub mod protect;
+mod policy;
+mod privs;
+mod protect;
 mod refusal;
 
 pub use refusal::Refusal;

@@ -29,6 +29,49 @@ pub enum ViewError {
         /// The cause.
         source: io::Error,
     },
+    /// The mountpoint cannot be reached.
+    #[error("mountpoint {}", path.display())]
+    Mountpoint {
+        /// The mountpoint as given.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A dead mount left by a killed daemon.
+    #[error(
+        "{} is a dead mount (transport endpoint is not connected); clean it up with \
+         `encmount umount {}`",
+        path.display(),
+        path.display()
+    )]
+    DeadMount {
+        /// The mountpoint as given.
+        path: PathBuf,
+    },
+    /// The mountpoint is not a directory.
+    #[error("mountpoint {} is not a directory", path.display())]
+    NotADirectory {
+        /// The mountpoint as given.
+        path: PathBuf,
+    },
+    /// Something is mounted there already.
+    #[error("{} is already a mountpoint", path.display())]
+    AlreadyMounted {
+        /// The mountpoint as given.
+        path: PathBuf,
+    },
+    /// An unmount of a view in use, without `--lazy`.
+    #[error(
+        "{} is busy (files or directories in use); use --lazy to detach it anyway",
+        path.display()
+    )]
+    Busy {
+        /// The mountpoint.
+        path: PathBuf,
+    },
+    /// A view needs a thread to take requests.
+    #[error("at least one FUSE thread is needed")]
+    NoThreads,
     /// Another step failed with an I/O error.
     #[error("{what}")]
     Io {

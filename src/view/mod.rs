@@ -1,19 +1,19 @@
 //! FUSE frontends (design §4, §5): thin maps from requests to the volume
 //! and to the source tree.
 
-pub mod error;
-pub mod fdlimit;
-pub mod forward;
+mod error;
+mod fdlimit;
+mod forward;
 pub mod fuse;
 pub mod mount;
-pub mod pool;
-pub mod problems;
-pub mod readonly;
+mod pool;
+mod problems;
+mod readonly;
 pub mod reverse;
 pub mod run;
-pub mod shared;
+mod shared;
 mod snapshot;
-pub mod source;
+mod source;
 pub mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};

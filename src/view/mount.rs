@@ -21,6 +21,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::log;
 use crate::mounts::{FS_TYPE, mount_entry};
+use crate::view::error::ViewError;
 
 /// Readahead for the view's backing device: lets one sequential reader
 /// keep several 1 MiB reads in flight, one per FUSE thread.
@@ -41,53 +42,57 @@ pub struct MountSpec {
 
 /// Checks that `mnt` can be mounted on: an existing directory, not a dead
 /// mount left by a killed daemon.
-pub fn check_mountpoint(mnt: &Path) -> io::Result<PathBuf> {
+pub fn check_mountpoint(mnt: &Path) -> Result<PathBuf, ViewError> {
     // realpath(3) does not stat the last component, so a dead mount shows
     // up (ENOTCONN) only in the stat below.
-    let problem = |e: io::Error| {
-        if e.raw_os_error() == Some(libc::ENOTCONN) {
-            io::Error::other(format!(
-                "{} is a dead mount (transport endpoint is not connected); \
-                 clean it up with `encmount umount {}`",
-                mnt.display(),
-                mnt.display()
-            ))
+    let problem = |source: io::Error| {
+        if source.raw_os_error() == Some(libc::ENOTCONN) {
+            ViewError::DeadMount {
+                path: mnt.to_path_buf(),
+            }
         } else {
-            io::Error::new(e.kind(), format!("mountpoint {}: {e}", mnt.display()))
+            ViewError::Mountpoint {
+                path: mnt.to_path_buf(),
+                source,
+            }
         }
     };
     let canon = mnt.canonicalize().map_err(problem)?;
     if !std::fs::metadata(&canon).map_err(problem)?.is_dir() {
-        return Err(io::Error::other(format!(
-            "mountpoint {} is not a directory",
-            mnt.display()
-        )));
+        return Err(ViewError::NotADirectory {
+            path: mnt.to_path_buf(),
+        });
     }
     if mount_entry(&canon).is_some() {
-        return Err(io::Error::other(format!(
-            "{} is already a mountpoint",
-            mnt.display()
-        )));
+        return Err(ViewError::AlreadyMounted {
+            path: mnt.to_path_buf(),
+        });
     }
     Ok(canon)
 }
 
 /// Mounts `fs` and completes the FUSE handshake; the mount is live when
 /// this returns.
-pub fn mount_session<FS: Filesystem>(fs: FS, spec: &MountSpec) -> io::Result<Session<FS>> {
+pub fn mount_session<FS: Filesystem>(fs: FS, spec: &MountSpec) -> Result<Session<FS>, ViewError> {
     if spec.threads == 0 {
-        return Err(io::Error::other("at least one FUSE thread is needed"));
+        return Err(ViewError::NoThreads);
     }
     // Before the handshake, which runs the view's `init` (it may start
     // threads): every thread must inherit the mask, so that only the
     // signal thread of `serve` gets these and unmounts.
-    stop_signals().thread_block().map_err(io::Error::from)?;
+    stop_signals().thread_block().map_err(|e| ViewError::Io {
+        what: "cannot block the stop signals".into(),
+        source: e.into(),
+    })?;
     let dev = OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open("/dev/fuse")
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/fuse: {e}")))?;
+        .map_err(|source| ViewError::Io {
+            what: "cannot open /dev/fuse".into(),
+            source,
+        })?;
     let mut data = format!("fd={},rootmode=40000,user_id=0,group_id=0", dev.as_raw_fd());
     if spec.allow_other {
         data.push_str(",allow_other");
@@ -100,7 +105,10 @@ pub fn mount_session<FS: Filesystem>(fs: FS, spec: &MountSpec) -> io::Result<Ses
         flags,
         Some(data.as_str()),
     )
-    .map_err(|e| io::Error::other(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
+    .map_err(|e| ViewError::Io {
+        what: format!("cannot mount {}", spec.mountpoint.display()),
+        source: e.into(),
+    })?;
     let mut config = Config::default();
     config.n_threads = Some(spec.threads);
     let acl = if spec.allow_other {
@@ -116,7 +124,13 @@ pub fn mount_session<FS: Filesystem>(fs: FS, spec: &MountSpec) -> io::Result<Ses
         Err(e) => {
             // Never leave a dead mount behind.
             let _ = umount2(&spec.mountpoint, MntFlags::MNT_DETACH);
-            Err(e)
+            Err(ViewError::Io {
+                what: format!(
+                    "cannot start the FUSE session on {}",
+                    spec.mountpoint.display()
+                ),
+                source: e,
+            })
         }
     }
 }
@@ -158,7 +172,7 @@ pub fn serve<FS: Filesystem>(
             while let Ok(sig) = signals.wait() {
                 log::info(&format!("{sig}: unmounting {}", m.display()));
                 if let Err(e) = unmount(&m, true) {
-                    log::error(&format!("cannot unmount {}: {e}", m.display()));
+                    log::error(&crate::report::error_line(&e));
                 }
             }
         })?;
@@ -205,18 +219,18 @@ fn idle_loop(mnt: &Path, policy: IdlePolicy) {
 
 /// Unmounts `mnt`. A busy mount is an error unless `lazy`, which detaches
 /// it (it goes away once the last user is done).
-pub fn unmount(mnt: &Path, lazy: bool) -> io::Result<()> {
+pub fn unmount(mnt: &Path, lazy: bool) -> Result<(), ViewError> {
+    let failed = |what: &str, e: Errno| ViewError::Io {
+        what: format!("cannot {what} {}", mnt.display()),
+        source: e.into(),
+    };
     match umount2(mnt, MntFlags::UMOUNT_NOFOLLOW) {
         Ok(()) => Ok(()),
         Err(Errno::EBUSY) if lazy => umount2(mnt, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
-            .map_err(|e| io::Error::other(format!("cannot detach {}: {e}", mnt.display()))),
-        Err(Errno::EBUSY) => Err(io::Error::other(format!(
-            "{} is busy (files or directories in use); use --lazy to detach it anyway",
-            mnt.display()
-        ))),
-        Err(e) => Err(io::Error::other(format!(
-            "cannot unmount {}: {e}",
-            mnt.display()
-        ))),
+            .map_err(|e| failed("detach", e)),
+        Err(Errno::EBUSY) => Err(ViewError::Busy {
+            path: mnt.to_path_buf(),
+        }),
+        Err(e) => Err(failed("unmount", e)),
     }
 }

@@ -19,6 +19,7 @@ use crate::init::{self, InitError};
 use crate::log;
 use crate::state::{StateWriter, ViewState, epoch_secs};
 use crate::view::Gate;
+use crate::view::error::ViewError;
 use crate::view::forward::ForwardFs;
 use crate::view::forward::tree::ForwardTree;
 use crate::view::mount::{self as vmount, IdlePolicy, MountSpec};
@@ -84,9 +85,12 @@ pub enum MountError {
         /// The cause.
         source: io::Error,
     },
-    /// The mountpoint, the mount itself, or serving it.
+    /// The tree, the mountpoint, or the mount itself.
     #[error(transparent)]
-    Mount(#[from] io::Error),
+    View(#[from] ViewError),
+    /// Serving the mount.
+    #[error(transparent)]
+    Serve(#[from] io::Error),
     /// Opening the config.
     #[error(transparent)]
     Open(#[from] OpenError),
@@ -199,12 +203,7 @@ impl View<'_> {
             excludes,
             config: exposed,
         };
-        let tree = Arc::new(ReverseTree::new(volume, &self.src, opts).map_err(|source| {
-            MountError::Io {
-                what: format!("source {}", self.src.display()),
-                source,
-            }
-        })?);
+        let tree = Arc::new(ReverseTree::new(volume, &self.src, opts)?);
         let t = tree.clone();
         let counters: Counters = Arc::new(move || (t.open_handles(), t.skipped().count()));
         let setup = self.setup("reverse", counters)?;
@@ -233,12 +232,7 @@ impl View<'_> {
                 }
                 e => e.into(),
             })?;
-        let tree = Arc::new(
-            ForwardTree::new(opened.volume, &self.src).map_err(|source| MountError::Io {
-                what: format!("cipher directory {}", self.src.display()),
-                source,
-            })?,
-        );
+        let tree = Arc::new(ForwardTree::new(opened.volume, &self.src)?);
         let t = tree.clone();
         let counters: Counters = Arc::new(move || (t.open_handles(), t.hidden().count()));
         let setup = self.setup("forward", counters)?;
@@ -505,7 +499,7 @@ fn serve_view<FS: Filesystem>(
             }
         },
         Err(e) => {
-            notifier.failed(&e.to_string());
+            notifier.failed(&crate::report::error_line(&e));
             1
         }
     })?;

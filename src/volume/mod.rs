@@ -6,14 +6,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod cipher;
-pub mod config;
-pub mod content;
+mod cipher;
+pub(crate) mod config;
+pub(crate) mod content;
 pub mod derive;
 mod error;
-pub mod kdf;
-pub mod key;
-pub mod names;
+pub(crate) mod kdf;
+mod key;
+pub(crate) mod names;
 
 pub use config::{Config, ConfigFormat, Kdf, Params, Preset};
 pub use content::{

@@ -8,11 +8,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use encmount::configfile::{self, V6_NAME};
+use encmount::configfile;
 use encmount::restore::select::Selector;
 use encmount::restore::source::{DirSource, Source, TarSource, ZipSource};
+use encmount::restore::unlock::{UnlockError, Unlocker};
 use encmount::restore::{self, Key, Options, Report, RestoreError, list};
-use encmount::volume::{Config, ConfigFormat, Volume};
 
 use encmount::cli::options::{ConfigArgs, PasswordArgs};
 use encmount::cli::restore::{CatArgs, LsArgs, RestoreArgs, SourceArgs, VerifyArgs};
@@ -53,62 +53,24 @@ fn clap_usage(msg: &str) -> clap::Error {
     encmount::cli::usage_error("", kind, msg.into())
 }
 
-/// An unlocked volume, or the means to unlock the one a stream carries.
-enum Unlocker {
-    Ready(Box<Volume>),
-    Later(String),
-}
-
-/// Finds and unlocks the volume of a source: `--config`/$ENCFS6_CONFIG,
-/// else the cipher directory's config, else the archive's root member.
+/// Finds and unlocks the volume of a source (see `restore::unlock`).
 fn unlock(
     config: &ConfigArgs,
     pw: &PasswordArgs,
     src: &mut dyn Source,
     dir: Option<&Path>,
-) -> Result<Unlocker> {
-    let explicit =
-        config.config.is_some() || std::env::var_os("ENCFS6_CONFIG").is_some_and(|v| !v.is_empty());
-    if dir.is_some() || explicit {
-        return Ok(Unlocker::Ready(Box::new(config.open(dir, pw)?.volume)));
-    }
-    match src.root_config()? {
-        Some(bytes) => Ok(Unlocker::Ready(Box::new(unlock_bytes(
-            &bytes,
-            &src.name(),
-            pw,
-        )?))),
-        None => Ok(Unlocker::Later(src.name())),
-    }
+) -> Result<Unlocker, UnlockError> {
+    let password = |root: Option<&Path>| pw.source(root, false);
+    restore::unlock::unlock(config.config.as_deref(), &password, src, dir)
 }
 
-fn unlock_bytes(bytes: &[u8], source: &str, pw: &PasswordArgs) -> Result<Volume, RestoreError> {
-    let fail = |reason: String| RestoreError::Unlock {
-        source_name: source.to_string(),
-        reason,
-    };
-    let config = Config::parse(bytes, ConfigFormat::V6).map_err(|e| fail(e.to_string()))?;
-    let what = format!("Password for {V6_NAME} in {source}: ");
-    let password = pw
-        .read(None, &what, false)
-        .map_err(|e| fail(format!("{e:#}")))?;
-    let shown = PathBuf::from(format!("{source}:{V6_NAME}"));
-    configfile::unlock(&shown, &config, password.expose()).map_err(|e| fail(e.to_string()))
-}
-
-/// Runs `f` with the engine's key for `u`.
+/// Runs `f` with the key `u` gives.
 fn with_key<T>(
     u: &Unlocker,
     pw: &PasswordArgs,
     f: impl FnOnce(Key<'_>) -> Result<T, RestoreError>,
 ) -> Result<T, RestoreError> {
-    match u {
-        Unlocker::Ready(v) => f(Key::Volume(v)),
-        Unlocker::Later(name) => {
-            let mut later = |bytes: &[u8]| unlock_bytes(bytes, name, pw);
-            f(Key::FromSource(&mut later))
-        }
-    }
+    restore::unlock::with_key(u, &pw.source(None, false), f)
 }
 
 fn check_stdin(src: &SourceArgs, pw: &PasswordArgs) -> Result<()> {

@@ -192,16 +192,6 @@ impl ForwardTree {
             }
         }
     }
-
-    /// The cipher directory.
-    pub fn source_path(&self) -> &Path {
-        &self.src
-    }
-
-    /// Live nodes (for tests and status).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
 }
 
 impl ViewTree for ForwardTree {
