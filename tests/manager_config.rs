@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use encmount::cli::mount::parse_mount;
 use encmount::manager::config::{self, IoClass, PasswordSpec};
-use encmount::manager::yaml;
+use encmount::manager::{Paths, launch, yaml};
 use encmount::volume::FileIv;
 
 /// (what, yaml, line, view, message part)
@@ -411,6 +412,21 @@ shim:
     );
     assert_eq!(c.shim.rsync, Path::new("/usr/bin/rsync"));
     assert_eq!((c.shim.io_class, c.shim.nice), (IoClass::BestEffort(7), 10));
+
+    // What the manager hands to `encmount mount` parses back, through the
+    // clap definitions `mount` uses, into the same view.
+    let paths = Paths {
+        yaml: "/x.yaml".into(),
+        run_dir: t.path().join("run"),
+        encmount_bin: "/usr/bin/encmount".into(),
+    };
+    for view in [docs, pics] {
+        for foreground in [false, true] {
+            let spec = launch::mount_spec(view, &paths, foreground);
+            let back = parse_mount(spec.to_args()).unwrap();
+            assert_eq!(back, spec, "view {}", view.name);
+        }
+    }
 
     let minimal = yaml::parse(Path::new("/x.yaml"), "views:\n").unwrap();
     assert!(minimal.views.is_empty());
