@@ -6,31 +6,58 @@
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a directory cannot be mounted over.
+#[derive(Debug, thiserror::Error)]
+pub enum MountpointError {
+    /// It cannot be listed.
+    #[error("mountpoint {}", path.display())]
+    Unreadable {
+        /// The mountpoint.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// It holds entries a mount would hide.
+    #[error(
+        "mountpoint {} is not empty (it holds {first}{others}); mounting would hide \
+         its contents: empty it, or use --nonempty (yaml: nonempty: true)",
+        path.display()
+    )]
+    NotEmpty {
+        /// The mountpoint.
+        path: PathBuf,
+        /// One of its entries, escaped for a terminal.
+        first: String,
+        /// How many more there are, as words ("" for none).
+        others: String,
+    },
+}
 
 /// Fails unless the directory `mnt` is empty. The error names the
 /// mountpoint, one of its entries, and the way out.
-pub fn ensure_empty(mnt: &Path) -> io::Result<()> {
-    let mut entries = fs::read_dir(mnt)
-        .map_err(|e| io::Error::new(e.kind(), format!("mountpoint {}: {e}", mnt.display())))?;
+pub fn ensure_empty(mnt: &Path) -> Result<(), MountpointError> {
+    let unreadable = |source| MountpointError::Unreadable {
+        path: mnt.to_path_buf(),
+        source,
+    };
+    let mut entries = fs::read_dir(mnt).map_err(unreadable)?;
     let Some(first) = entries.next() else {
         return Ok(());
     };
-    let first = first
-        .map_err(|e| io::Error::new(e.kind(), format!("mountpoint {}: {e}", mnt.display())))?;
-    let more = entries.count();
-    let name = crate::escape::escape_name(first.file_name().as_bytes());
-    let others = match more {
+    let first = first.map_err(unreadable)?;
+    let others = match entries.count() {
         0 => String::new(),
         1 => " and 1 other entry".to_string(),
         n => format!(" and {n} other entries"),
     };
-    Err(io::Error::other(format!(
-        "mountpoint {} is not empty (it holds {}{others}); mounting would hide \
-         its contents: empty it, or use --nonempty (yaml: nonempty: true)",
-        mnt.display(),
-        String::from_utf8_lossy(&name),
-    )))
+    let name = crate::escape::escape_name(first.file_name().as_bytes());
+    Err(MountpointError::NotEmpty {
+        path: mnt.to_path_buf(),
+        first: String::from_utf8_lossy(&name).into_owned(),
+        others,
+    })
 }
 
 #[cfg(test)]

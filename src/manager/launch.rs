@@ -341,7 +341,7 @@ fn prepare(view: &View, paths: &Paths) -> Result<(), ManagerError> {
     if !view.nonempty {
         crate::mountpoint::ensure_empty(&view.mountpoint).map_err(|e| ManagerError::View {
             view: view.name.clone(),
-            message: e.to_string(),
+            message: crate::report::error_line(&e),
         })?;
     }
     gate::close(view, &yaml::load(&paths.yaml)?)

@@ -17,6 +17,7 @@ use crate::daemon::{self, DaemonError, Notifier};
 use crate::excludes::{ExcludeError, Excludes};
 use crate::init::{self, InitError};
 use crate::log;
+use crate::mountpoint::MountpointError;
 use crate::state::{StateWriter, ViewState, epoch_secs};
 use crate::view::Gate;
 use crate::view::error::ViewError;
@@ -88,6 +89,9 @@ pub enum MountError {
     /// The tree, the mountpoint, or the mount itself.
     #[error(transparent)]
     View(#[from] ViewError),
+    /// A mountpoint that is not empty.
+    #[error(transparent)]
+    Mountpoint(#[from] MountpointError),
     /// Serving the mount.
     #[error(transparent)]
     Serve(#[from] io::Error),
