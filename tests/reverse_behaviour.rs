@@ -491,7 +491,9 @@ fn an_idle_view_unmounts_itself_but_not_while_a_file_is_open() {
     names(&view.mnt);
     drop(held);
     let closed = Instant::now();
-    wait_unmounted(&view.mnt, Duration::from_secs(8));
+    // Generous bounds for a loaded machine: only "not before the idle
+    // time" is asserted, never how soon after.
+    wait_unmounted(&view.mnt, Duration::from_secs(30));
     let after = closed.elapsed();
     assert!(
         after >= Duration::from_millis(1500),
@@ -504,14 +506,14 @@ fn an_idle_view_unmounts_itself_but_not_while_a_file_is_open() {
     );
     drop(view);
 
-    // Untouched: gone after about 2 s.
+    // Untouched: gone once the idle time is over, not before.
     let started = Instant::now();
     let view = mount_view(&src, &mnt, Some(&vol), &idle);
-    wait_unmounted(&view.mnt, Duration::from_secs(8));
+    wait_unmounted(&view.mnt, Duration::from_secs(30));
     let after = started.elapsed();
     assert!(
-        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&after),
-        "an idle view unmounted after {after:?}"
+        after >= Duration::from_millis(1900),
+        "an idle view unmounted after {after:?}, before its idle time"
     );
 }
 
