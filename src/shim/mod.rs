@@ -105,14 +105,16 @@ fn run(
     paths::pin(view, &mnt, &req.paths)?;
     drop(mnt);
     let rsync = &cfg.shim.rsync;
+    privs::apply_scheduling(cfg.shim.io_class, cfg.shim.nice)?;
+    privs::drop_to(caller)?;
+    // Asked as the caller: the only program the shim starts as root is the
+    // view daemon (on demand).
     let mut extra = Vec::new();
     if supports_confine_root(rsync) {
         let mut o = b"--confine-root=".to_vec();
         o.extend_from_slice(view.mountpoint.as_os_str().as_bytes());
         extra.push(o);
     }
-    privs::apply_scheduling(cfg.shim.io_class, cfg.shim.nice)?;
-    privs::drop_to(caller)?;
     let note = landlock::confine(&view.mountpoint, rsync)?;
     decision.note = Some(note.into());
     decision.log(None);
