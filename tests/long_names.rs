@@ -351,6 +351,33 @@ fn long_names_tar_and_zip_round_trips_in_any_member_order() {
             run(cmd.arg(&archive).arg(&dest));
         }
         assert_same(&tree(&dest), &want, &format!("restored from {tag}.tar"));
+        // One long name, as `ls` shows it, selects just that entry; a long
+        // directory on the way gets its full name too.
+        for rel in [&fx.long[1], &fx.long[4], &fx.long[6]] {
+            let dest = t.path().join(format!("{tag}.one"));
+            let _ = fs::remove_dir_all(&dest);
+            run(Command::new(encmount_bin())
+                .args(["restore", "--quiet", "--config"])
+                .arg(&vol.config)
+                .arg("--password-file")
+                .arg(&vol.password_file)
+                .arg("--tar")
+                .arg(&archive)
+                .arg(&dest)
+                .arg(OsStr::from_bytes(rel)));
+            let only: BTreeMap<_, _> = want
+                .iter()
+                .filter(|(k, _)| {
+                    rel.starts_with(k) && (k.len() == rel.len() || rel[k.len()] == b'/')
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert_same(
+                &tree(&dest),
+                &only,
+                &format!("{} from {tag}.tar", show(rel)),
+            );
+        }
         // `ls` names them by their full names too, and not the side entries.
         let listing = run(Command::new(encmount_bin())
             .args(["ls", "--config"])

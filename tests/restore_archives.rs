@@ -317,6 +317,25 @@ fn plaintext_selection_of_a_file_a_directory_and_a_pattern() {
     // A non-UTF-8 name, selected literally.
     let odd = restore("odd", &[OsStr::from_bytes(b"odd/latin1-\xe9t\xe9")]);
     assert_eq!(keys(&odd), ["odd", "odd/latin1-\\xe9t\\xe9"]);
+
+    // A PATH that takes nothing is named and fails the run (as tar's "Not
+    // found in archive"); what the others select is restored all the same.
+    let out = fx.path("partly");
+    let tail = [
+        t.as_os_str(),
+        out.as_os_str(),
+        os("files/bs"),
+        os("no/such/file"),
+        os("*.nothing"),
+    ];
+    let a = args(&["restore", "--tar"], &pw, &tail);
+    let r = encmount(&a);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert!(err.contains("no/such/file: not in the backup"), "{err}");
+    assert!(err.contains("*.nothing: not in the backup"), "{err}");
+    assert!(!err.contains("files/bs: not in"), "{err}");
+    assert!(out.join("files/bs").is_file());
 }
 
 #[test]

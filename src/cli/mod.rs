@@ -101,7 +101,10 @@ pub enum Command {
             PATHs select what to restore, as plaintext paths relative to the \
             view's root or gitignore-style patterns (`docs/report.txt`, `*.pdf`, \
             `/top-level-only`, `photos/2024/`); a selected directory brings its \
-            subtree. With --cipher-paths they are cipher paths, as before.\n\n\
+            subtree, and a long name is selected by its full name, as `ls` \
+            shows it. A PATH that selects nothing is named, and the exit \
+            status is 1. With --cipher-paths they are cipher paths, as \
+            before.\n\n\
             Every entry that cannot be restored (undecodable name, MAC failure, \
             truncated member, a member path with `..` or a leading `/`, a symlink \
             in the way in DEST) is named on one line and the exit status is 1; \

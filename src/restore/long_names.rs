@@ -65,14 +65,24 @@ pub fn below_short(path: &[u8]) -> bool {
 }
 
 impl LongNames {
-    /// Notes an entry restored under `path`.
+    /// Notes an entry restored under `path`, and every short name on the
+    /// way to it (a selected file below a short-named directory brings the
+    /// directory, which must get its full name too).
     pub fn saw(&mut self, path: &[u8]) {
-        let (dir, name) = split(path);
-        if long::is_short(name) {
-            self.shorts
-                .entry(dir.to_vec())
-                .or_default()
-                .push(name.to_vec());
+        let mut end = 0;
+        while end < path.len() {
+            end = path[end..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(path.len(), |i| end + i);
+            let (dir, name) = split(&path[..end]);
+            if long::is_short(name) {
+                let names = self.shorts.entry(dir.to_vec()).or_default();
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_vec());
+                }
+            }
+            end += 1;
         }
     }
 

@@ -87,6 +87,9 @@ pub enum EntryError {
         /// Where.
         kept: PathBuf,
     },
+    /// A PATH given that nothing in the backup matched.
+    #[error("not in the backup: no entry matches this path or pattern")]
+    NoMatch,
     /// The first name of a hard-linked file was not restored.
     #[error("hard link to {0}, which was not restored: {1}")]
     HardLink(String, WriteError),
@@ -448,7 +451,7 @@ impl<'a, 'o> Engine<'a, 'o> {
             Key::FromSource(f) => Vol::Pending(f),
         };
         let show = opts.progress && !matches!(action, Action::List(_));
-        Engine {
+        let mut engine = Engine {
             vol,
             source_name: source.name(),
             action,
@@ -466,7 +469,24 @@ impl<'a, 'o> Engine<'a, 'o> {
             progress: Progress::new(show, if show { source.total_bytes() } else { None }),
             start: Instant::now(),
             output_error: None,
+        };
+        if !matches!(engine.vol, Vol::Pending(_)) {
+            engine.volume_ready();
         }
+        engine
+    }
+
+    /// Once the volume is known: literal selections of long names also
+    /// select their short names and side entries.
+    fn volume_ready(&mut self) {
+        let vol: &Volume = match &self.vol {
+            Vol::Borrowed(v) => v,
+            Vol::Owned(v) => v,
+            Vol::Pending(_) => return,
+        };
+        self.opts
+            .select
+            .add_long_names(|name| vol.long_name(name).map(|l| l.short));
     }
 
     fn run(mut self, source: &mut dyn Source) -> Result<Report, RestoreError> {
@@ -487,6 +507,10 @@ impl<'a, 'o> Engine<'a, 'o> {
             return Err(RestoreError::WrongVolume(self.source_name.clone()));
         }
         let plan = self.finish_long_names();
+        let unmatched: Vec<Vec<u8>> = self.opts.select.unmatched().map(<[u8]>::to_vec).collect();
+        for arg in unmatched {
+            self.problem(&arg, None, EntryError::NoMatch);
+        }
         // Deepest first: a directory's times after everything inside it.
         for (rel, meta) in std::mem::take(&mut self.dir_meta).iter().rev() {
             let rel = plan.map(rel);
@@ -601,7 +625,7 @@ impl<'a, 'o> Engine<'a, 'o> {
                 return Ok(());
             }
         };
-        if !self.opts.select.takes(&plain, &m.path, is_dir) {
+        if !self.opts.select.take(&plain, &m.path, is_dir) {
             return Ok(());
         }
         let mut metered = Metered {
@@ -636,6 +660,7 @@ impl<'a, 'o> Engine<'a, 'o> {
             };
             let vol = unlock(&data)?;
             self.vol = Vol::Owned(Box::new(vol));
+            self.volume_ready();
             for h in std::mem::take(&mut self.held) {
                 let mut data = &h.data[..];
                 self.member(Member {
