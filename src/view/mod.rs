@@ -15,6 +15,8 @@ mod shared;
 mod snapshot;
 mod source;
 pub mod table;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};

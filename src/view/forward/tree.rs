@@ -323,22 +323,3 @@ impl ViewTree for ForwardTree {
         statfs_of(self.root_fd.as_fd())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::volume::Preset;
-
-    #[test]
-    fn a_missing_cipher_directory_is_named() {
-        // Nothing can be created there.
-        let missing = Path::new("/proc/encmount-missing");
-        let vol = Volume::generate(Preset::Standard.params(), |b| b.fill(1)).unwrap();
-        let e = ForwardTree::new(vol, missing).err().unwrap();
-        assert!(
-            matches!(&e, ViewError::CipherDir { path, source }
-                if path == missing && source.raw_os_error() == Some(libc::ENOENT)),
-            "{e:?}"
-        );
-    }
-}

@@ -565,27 +565,3 @@ impl ViewTree for ReverseTree {
         statfs_of(self.root_fd.as_fd())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::volume::Preset;
-
-    #[test]
-    fn a_missing_source_is_named() {
-        // Nothing can be created there.
-        let missing = Path::new("/proc/encmount-missing");
-        let vol = Volume::generate(Preset::Standard.params(), |b| b.fill(1)).unwrap();
-        let opts = ReverseOptions {
-            file_iv: FileIv::Path,
-            excludes: Excludes::new(&[]).unwrap(),
-            config: None,
-        };
-        let e = ReverseTree::new(vol, missing, opts).err().unwrap();
-        assert!(
-            matches!(&e, ViewError::Source { path, source }
-                if path == missing && source.raw_os_error() == Some(libc::ENOENT)),
-            "{e:?}"
-        );
-    }
-}
