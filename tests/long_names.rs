@@ -112,15 +112,19 @@ fn make_source(src: &Path) -> Fixture {
     }
 }
 
-/// `encmount restore` (or `verify` with no `dest`) of `copy`.
-fn restore(vol: &Volume, copy: &Path, dest: &Path) {
-    run(Command::new(encmount_bin())
-        .args(["restore", "--quiet", "--config"])
+/// `encmount restore --quiet` with `vol`'s config and password.
+fn restore_cmd(vol: &Volume) -> Command {
+    let mut cmd = Command::new(encmount_bin());
+    cmd.args(["restore", "--quiet", "--config"])
         .arg(&vol.config)
         .arg("--password-file")
-        .arg(&vol.password_file)
-        .arg(copy)
-        .arg(dest));
+        .arg(&vol.password_file);
+    cmd
+}
+
+/// `encmount restore` (or `verify` with no `dest`) of `copy`.
+fn restore(vol: &Volume, copy: &Path, dest: &Path) {
+    run(restore_cmd(vol).arg(copy).arg(dest));
 }
 
 fn long_names_round_trip(preset: &str) {
@@ -338,12 +342,8 @@ fn long_names_tar_and_zip_round_trips_in_any_member_order() {
             .arg("-T")
             .arg(&list));
         let dest = t.path().join(format!("{tag}.restored"));
-        let mut cmd = Command::new(encmount_bin());
-        cmd.args(["restore", "--quiet", "--config"])
-            .arg(&vol.config)
-            .arg("--password-file")
-            .arg(&vol.password_file)
-            .arg("--tar");
+        let mut cmd = restore_cmd(&vol);
+        cmd.arg("--tar");
         if from_stdin {
             let input = fs::read(&archive).unwrap();
             run_with_stdin(cmd.arg("-").arg(&dest), &input);
@@ -356,11 +356,7 @@ fn long_names_tar_and_zip_round_trips_in_any_member_order() {
         for rel in [&fx.long[1], &fx.long[4], &fx.long[6]] {
             let dest = t.path().join(format!("{tag}.one"));
             let _ = fs::remove_dir_all(&dest);
-            run(Command::new(encmount_bin())
-                .args(["restore", "--quiet", "--config"])
-                .arg(&vol.config)
-                .arg("--password-file")
-                .arg(&vol.password_file)
+            run(restore_cmd(&vol)
                 .arg("--tar")
                 .arg(&archive)
                 .arg(&dest)
@@ -407,13 +403,6 @@ fn long_names_tar_and_zip_round_trips_in_any_member_order() {
         .arg(".")
         .current_dir(&copy));
     let dest = t.path().join("zip.restored");
-    run(Command::new(encmount_bin())
-        .args(["restore", "--quiet", "--config"])
-        .arg(&vol.config)
-        .arg("--password-file")
-        .arg(&vol.password_file)
-        .arg("--zip")
-        .arg(&archive)
-        .arg(&dest));
+    run(restore_cmd(&vol).arg("--zip").arg(&archive).arg(&dest));
     assert_same(&tree(&dest), &want, "restored from copy.zip");
 }

@@ -32,15 +32,23 @@ pub struct SourceArgs {
     pub cipher_paths: bool,
 }
 
-/// `encmount restore`.
-#[derive(Args, Debug)]
-pub struct RestoreArgs {
+/// What restore, verify and ls read: the backup, its volume config and
+/// the password.
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
     pub password: PasswordArgs,
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+/// `encmount restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub backup: BackupArgs,
     /// Restore into a non-empty DEST, replacing files in the way
     #[arg(long)]
     pub force: bool,
@@ -59,11 +67,7 @@ pub struct RestoreArgs {
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    #[command(flatten)]
-    pub source: SourceArgs,
+    pub backup: BackupArgs,
     /// No progress display on a terminal
     #[arg(short, long)]
     pub quiet: bool,
@@ -76,11 +80,7 @@ pub struct VerifyArgs {
 #[derive(Args, Debug)]
 pub struct LsArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    #[command(flatten)]
-    pub source: SourceArgs,
+    pub backup: BackupArgs,
     /// Type, mode, owner, size, mtime (UTC) and link target, like `tar -tv`
     #[arg(short, long)]
     pub long: bool,

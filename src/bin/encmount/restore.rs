@@ -14,8 +14,7 @@ use encmount::restore::source::{DirSource, Source, TarSource, ZipSource};
 use encmount::restore::unlock::{UnlockError, Unlocker};
 use encmount::restore::{self, Key, Options, Report, RestoreError, list};
 
-use encmount::cli::options::{ConfigArgs, PasswordArgs};
-use encmount::cli::restore::{CatArgs, LsArgs, RestoreArgs, SourceArgs, VerifyArgs};
+use encmount::cli::restore::{BackupArgs, CatArgs, LsArgs, RestoreArgs, VerifyArgs};
 
 /// A source opened: the source, its cipher directory (if one), the other arguments.
 type Opened<'p> = (Box<dyn Source>, Option<PathBuf>, &'p [PathBuf]);
@@ -23,7 +22,8 @@ type Opened<'p> = (Box<dyn Source>, Option<PathBuf>, &'p [PathBuf]);
 /// Opens the source; `args` are the positionals, of which the first is
 /// the cipher directory unless an archive was named. Returns the source,
 /// the cipher directory (if any) and the rest.
-fn open_source<'p>(src: &SourceArgs, args: &'p [PathBuf], progress: bool) -> Result<Opened<'p>> {
+fn open_source<'p>(b: &BackupArgs, args: &'p [PathBuf], progress: bool) -> Result<Opened<'p>> {
+    let src = &b.source;
     if let Some(t) = &src.tar {
         return Ok((Box::new(TarSource::open(t)?), None, args));
     }
@@ -40,8 +40,8 @@ fn open_source<'p>(src: &SourceArgs, args: &'p [PathBuf], progress: bool) -> Res
     ))
 }
 
-fn selector(src: &SourceArgs, paths: &[PathBuf]) -> Result<Selector> {
-    Ok(if src.cipher_paths {
+fn selector(b: &BackupArgs, paths: &[PathBuf]) -> Result<Selector> {
+    Ok(if b.source.cipher_paths {
         Selector::cipher(paths)
     } else {
         Selector::plain(paths)?
@@ -55,26 +55,25 @@ fn clap_usage(msg: &str) -> clap::Error {
 
 /// Finds and unlocks the volume of a source (see `restore::unlock`).
 fn unlock(
-    config: &ConfigArgs,
-    pw: &PasswordArgs,
+    b: &BackupArgs,
     src: &mut dyn Source,
     dir: Option<&Path>,
 ) -> Result<Unlocker, UnlockError> {
-    let password = |root: Option<&Path>| pw.source(root, false);
-    restore::unlock::unlock(config.config.as_deref(), &password, src, dir)
+    let password = |root: Option<&Path>| b.password.source(root, false);
+    restore::unlock::unlock(b.config.config.as_deref(), &password, src, dir)
 }
 
 /// Runs `f` with the key `u` gives.
 fn with_key<T>(
     u: &Unlocker,
-    pw: &PasswordArgs,
+    b: &BackupArgs,
     f: impl FnOnce(Key<'_>) -> Result<T, RestoreError>,
 ) -> Result<T, RestoreError> {
-    restore::unlock::with_key(u, &pw.source(None, false), f)
+    restore::unlock::with_key(u, &b.password.source(None, false), f)
 }
 
-fn check_stdin(src: &SourceArgs, pw: &PasswordArgs) -> Result<()> {
-    if src.tar.as_deref() == Some(Path::new("-")) && pw.stdinpass {
+fn check_stdin(b: &BackupArgs) -> Result<()> {
+    if b.source.tar.as_deref() == Some(Path::new("-")) && b.password.stdinpass {
         bail!(clap_usage(
             "--tar - reads the archive from standard input: give the password with --password-file or --extpass"
         ));
@@ -83,9 +82,9 @@ fn check_stdin(src: &SourceArgs, pw: &PasswordArgs) -> Result<()> {
 }
 
 pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
-    check_stdin(&a.source, &a.password)?;
+    check_stdin(&a.backup)?;
     let progress = !a.quiet && io::stderr().is_terminal();
-    let (mut src, dir, rest) = open_source(&a.source, &a.args, progress)?;
+    let (mut src, dir, rest) = open_source(&a.backup, &a.args, progress)?;
     let Some((dest, paths)) = rest.split_first() else {
         bail!(clap_usage("give DEST, the directory to restore into"));
     };
@@ -98,36 +97,36 @@ pub fn restore_cmd(a: &RestoreArgs) -> Result<()> {
         owners: nix::unistd::geteuid().is_root(),
         strict: a.strict,
         progress,
-        select: selector(&a.source, paths)?,
+        select: selector(&a.backup, paths)?,
     };
-    let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
-    let report = with_key(&key, &a.password, |k| {
+    let key = unlock(&a.backup, src.as_mut(), dir.as_deref())?;
+    let report = with_key(&key, &a.backup, |k| {
         restore::run(src.as_mut(), k, Some(&dest), &opts)
     })?;
     summarize("restored", &report, Some(&dest))
 }
 
 pub fn verify(a: &VerifyArgs) -> Result<()> {
-    check_stdin(&a.source, &a.password)?;
+    check_stdin(&a.backup)?;
     let progress = !a.quiet && io::stderr().is_terminal();
-    let (mut src, dir, paths) = open_source(&a.source, &a.args, progress)?;
+    let (mut src, dir, paths) = open_source(&a.backup, &a.args, progress)?;
     let opts = Options {
         progress,
-        select: selector(&a.source, paths)?,
+        select: selector(&a.backup, paths)?,
         ..Default::default()
     };
-    let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
-    let report = with_key(&key, &a.password, |k| {
+    let key = unlock(&a.backup, src.as_mut(), dir.as_deref())?;
+    let report = with_key(&key, &a.backup, |k| {
         restore::run(src.as_mut(), k, None, &opts)
     })?;
     summarize("verified", &report, None)
 }
 
 pub fn ls(a: &LsArgs) -> Result<()> {
-    check_stdin(&a.source, &a.password)?;
-    let (mut src, dir, paths) = open_source(&a.source, &a.args, false)?;
-    let select = selector(&a.source, paths)?;
-    let key = unlock(&a.config, &a.password, src.as_mut(), dir.as_deref())?;
+    check_stdin(&a.backup)?;
+    let (mut src, dir, paths) = open_source(&a.backup, &a.args, false)?;
+    let select = selector(&a.backup, paths)?;
+    let key = unlock(&a.backup, src.as_mut(), dir.as_deref())?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let format: fn(&list::Listed) -> String = if a.json {
         list::json
@@ -136,7 +135,7 @@ pub fn ls(a: &LsArgs) -> Result<()> {
     } else {
         list::short
     };
-    let report = with_key(&key, &a.password, |k| {
+    let report = with_key(&key, &a.backup, |k| {
         restore::list(src.as_mut(), k, &select, &mut |e| {
             writeln!(out, "{}", format(&e))
         })
