@@ -219,7 +219,6 @@ impl ViewTree for ForwardTree {
         Ok(self.found(parent, &dir_path, &e, pfd.as_fd()))
     }
 
-    /// `forget`.
     fn forget(&self, id: u64, n: u64) {
         self.nodes.forget(id, n);
     }
@@ -259,7 +258,6 @@ impl ViewTree for ForwardTree {
         Ok(self.files.insert(f))
     }
 
-    /// `release`.
     fn release(&self, fh: u64) {
         self.files.remove(fh);
     }
@@ -287,8 +285,6 @@ impl ViewTree for ForwardTree {
         Ok(self.dirs.insert(self.snapshot(id)?))
     }
 
-    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
-    /// `offset` on until it returns true (buffer full).
     fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
         let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
@@ -313,7 +309,6 @@ impl ViewTree for ForwardTree {
         )
     }
 
-    /// `releasedir`.
     fn releasedir(&self, fh: u64) {
         self.dirs.remove(fh);
     }

@@ -371,7 +371,6 @@ impl ViewTree for ReverseTree {
         self.found(parent, &plain, name_iv, &st, &rel, pfd.as_fd())
     }
 
-    /// `forget`.
     fn forget(&self, id: u64, n: u64) {
         self.nodes.forget(id, n);
         self.sides.forget(id, n);
@@ -451,7 +450,6 @@ impl ViewTree for ReverseTree {
         })))
     }
 
-    /// `release`.
     fn release(&self, fh: u64) {
         if let Some(h) = self.files.get(fh)
             && let Handle::File(f) = &*h
@@ -500,8 +498,6 @@ impl ViewTree for ReverseTree {
         Ok(self.dirs.insert(self.snapshot(id)?))
     }
 
-    /// `readdir`: calls `add(ino, next offset, type, name)` for entries from
-    /// `offset` on until it returns true (buffer full).
     fn readdir(&self, fh: u64, offset: u64, add: AddEntry<'_>) -> Result<(), Errno> {
         let listing = self.dirs.get(fh).ok_or(Errno::EBADF)?;
         let dir_path = self.nodes.path(listing.dir).ok_or(Errno::ESTALE)?;
@@ -555,7 +551,6 @@ impl ViewTree for ReverseTree {
         )
     }
 
-    /// `releasedir`.
     fn releasedir(&self, fh: u64) {
         self.dirs.remove(fh);
     }
