@@ -278,7 +278,21 @@ fn daemon_wrong_password_umount_and_readers() {
     let busy = output(Command::new(encmount_bin()).arg("umount").arg(&mnt));
     assert_eq!(busy.status.code(), Some(1));
     drop(open);
-    run(Command::new(encmount_bin()).arg("umount").arg(&mnt));
+    // The kernel sends the file's release asynchronously: the view may be
+    // busy for a moment after the close, so try until it is not.
+    let start = std::time::Instant::now();
+    loop {
+        let o = output(Command::new(encmount_bin()).arg("umount").arg(&mnt));
+        if o.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("is busy") && start.elapsed() < TIMEOUT,
+            "umount after the close: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     wait_unmounted(&mnt, TIMEOUT);
 }
 
