@@ -146,11 +146,14 @@ impl Selector {
 
     /// Whether the member at `plain` (decoded) / `cipher` is taken.
     pub fn takes(&self, plain: &[u8], cipher: &[u8], is_dir: bool) -> bool {
-        !self.takers(plain, cipher, is_dir).is_empty()
+        self.is_all() || !self.takers(plain, cipher, is_dir).is_empty()
     }
 
     /// [`Self::takes`], noting which arguments took the member.
     pub fn take(&mut self, plain: &[u8], cipher: &[u8], is_dir: bool) -> bool {
+        if self.is_all() {
+            return true;
+        }
         let takers = self.takers(plain, cipher, is_dir);
         for &i in &takers {
             if let Some(a) = self.args.get_mut(i) {
@@ -169,12 +172,9 @@ impl Selector {
             .map(|(a, _)| a.as_slice())
     }
 
-    /// The indices of the arguments that take the member (one made-up
-    /// index, `usize::MAX`, when there are no arguments: all is taken).
+    /// The indices of the arguments that take the member (with some
+    /// arguments given).
     fn takers(&self, plain: &[u8], cipher: &[u8], is_dir: bool) -> Vec<usize> {
-        if self.is_all() {
-            return vec![usize::MAX];
-        }
         if !self.cipher.is_empty() {
             return (0..self.cipher.len())
                 .filter(|&i| under(cipher, &self.cipher[i]))
