@@ -478,10 +478,13 @@ fn bad_archives_are_named_and_everything_good_restored() {
         "--strict left part of the file"
     );
 
-    // Truncated in the middle of a member, and at a member boundary.
+    // Truncated in the middle of a member, and at a member boundary. The
+    // config is given: by name order the archive's own may come after the
+    // cut (cipher names can start with `,` or `-`, before `.encfs6.xml`).
+    let config = fx.vol.config.to_str().unwrap();
     let cut = fx.path("cut.tar");
     fs::write(&cut, &bytes[..off as usize + 4096]).unwrap();
-    let (o, out) = restore("cut", &cut, &[]);
+    let (o, out) = restore("cut", &cut, &["--config", config]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -494,13 +497,38 @@ fn bad_archives_are_named_and_everything_good_restored() {
     // empty backup.
     let empty = fx.path("empty.tar");
     fs::write(&empty, b"").unwrap();
-    let config = fx.vol.config.to_str().unwrap();
     let (o, _) = restore("empty", &empty, &["--config", config]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
+    // Cut before the archive's own config came: that is what is said.
+    let late = fx.path("late.tar");
+    tar_of(
+        &fx.copy,
+        &late,
+        &["--format=gnu", "--exclude=./.encfs6.xml"],
+    );
+    common::run(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&fx.copy)
+            .arg("-rf")
+            .arg(&late)
+            .arg("./.encfs6.xml"),
+    );
+    let late_bytes = fs::read(&late).unwrap();
+    let late_off = data_offset(&late, &big);
+    let late_cut = fx.path("late-cut.tar");
+    fs::write(&late_cut, &late_bytes[..late_off as usize + 4096]).unwrap();
+    let (o, _) = restore("late-cut", &late_cut, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the stream ended before its .encfs6.xml came; give --config"),
+        "{err}"
+    );
     let boundary = fx.path("boundary.tar");
     fs::write(&boundary, &bytes[..off as usize - 512]).unwrap();
-    let (o, _) = restore("boundary", &boundary, &[]);
+    let (o, _) = restore("boundary", &boundary, &["--config", config]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no end-of-archive marker"),

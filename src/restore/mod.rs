@@ -239,6 +239,14 @@ pub enum RestoreError {
     /// A stream without a volume config.
     #[error("{0}: no {V6_NAME} at the root of the archive; give --config")]
     NoConfig(String),
+    /// A stream that ended, cut short, before its volume config came.
+    #[error("{name}: the stream ended before its {V6_NAME} came; give --config")]
+    TruncatedBeforeConfig {
+        /// The archive.
+        name: String,
+        /// How it ended.
+        source: SourceError,
+    },
     /// The config in the archive could not be used.
     #[error("{V6_NAME} in {source_name}: {reason}")]
     Unlock {
@@ -492,15 +500,22 @@ impl<'a, 'o> Engine<'a, 'o> {
     fn run(mut self, source: &mut dyn Source) -> Result<Report, RestoreError> {
         let walked = source.walk(&mut |m| self.member(m));
         self.progress.finish();
+        let pending = matches!(self.vol, Vol::Pending(_));
         match walked {
             Ok(()) => {}
+            Err(RestoreError::Source(source @ SourceError::Truncated { .. })) if pending => {
+                return Err(RestoreError::TruncatedBeforeConfig {
+                    name: self.source_name.clone(),
+                    source,
+                });
+            }
             Err(RestoreError::Source(e @ SourceError::Truncated { .. })) => {
                 let name = self.source_name.clone();
                 self.problem(name.as_bytes(), None, EntryError::Source(e));
             }
             Err(e) => return Err(e),
         }
-        if matches!(self.vol, Vol::Pending(_)) {
+        if pending {
             return Err(RestoreError::NoConfig(self.source_name.clone()));
         }
         if self.names_ok == 0 && self.names_bad > 0 {
