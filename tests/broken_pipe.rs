@@ -56,14 +56,9 @@ fn decode_ends_quietly_on_a_closed_pipe() {
         .collect();
     let refs: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
     let encoded = rview::encode(&vol, &refs);
-    let mut decode = Command::new(encmount_bin());
+    let mut decode = vol.command("decode");
     decode
         .env_remove("ENCFS6_CONFIG")
-        .arg("decode")
-        .arg("--config")
-        .arg(&vol.config)
-        .arg("--password-file")
-        .arg(&vol.password_file)
         .arg("--")
         .args(encoded.iter().map(|n| OsStr::from_bytes(n)));
     assert_quiet_on_closed_pipe("decode", &mut decode);

@@ -114,11 +114,8 @@ fn make_source(src: &Path) -> Fixture {
 
 /// `encmount restore --quiet` with `vol`'s config and password.
 fn restore_cmd(vol: &Volume) -> Command {
-    let mut cmd = Command::new(encmount_bin());
-    cmd.args(["restore", "--quiet", "--config"])
-        .arg(&vol.config)
-        .arg("--password-file")
-        .arg(&vol.password_file);
+    let mut cmd = vol.command("restore");
+    cmd.arg("--quiet");
     cmd
 }
 

@@ -39,12 +39,7 @@ fn stock_encfs_accepts_every_preset_and_restore_gives_the_tree_back() {
     require(&["encfs", "fusermount3", "fuse", "root"]);
     for preset in PRESETS {
         let t = tempdir();
-        let (src, raw, mnt, out) = (
-            t.path().join("src"),
-            t.path().join("raw"),
-            t.path().join("mnt"),
-            t.path().join("out"),
-        );
+        let [src, raw, mnt, out] = ["src", "raw", "mnt", "out"].map(|d| t.path().join(d));
         for d in [&raw, &mnt] {
             fs::create_dir(d).unwrap();
         }

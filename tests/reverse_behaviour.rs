@@ -152,12 +152,7 @@ fn source_xattrs_are_not_exposed() {
 /// newlines), one plaintext name each.
 fn decode_root(vol: &Volume, names: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let out = rview::run_ok(
-        Command::new(encmount_bin())
-            .arg("decode")
-            .arg("--config")
-            .arg(&vol.config)
-            .arg("--password-file")
-            .arg(&vol.password_file)
+        vol.command("decode")
             .arg("--")
             .args(names.iter().map(|n| OsStr::from_bytes(n))),
     );
@@ -395,12 +390,7 @@ fn entries_on_other_file_systems_are_hidden() {
 fn files_that_grow_or_shrink_while_mounted_read_correctly() {
     require(&["encfs", "rsync", "fusermount3", "fuse", "root"]);
     let t = tempdir();
-    let (src, mnt, copy, plain) = (
-        t.path().join("src"),
-        t.path().join("mnt"),
-        t.path().join("copy"),
-        t.path().join("plain"),
-    );
+    let [src, mnt, copy, plain] = ["src", "mnt", "copy", "plain"].map(|d| t.path().join(d));
     mkdirs(&[&src, &mnt, &copy, &plain]);
     let data = |n: usize, seed: u8| -> Vec<u8> {
         (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
@@ -707,12 +697,7 @@ fn a_symlink_replaced_under_the_same_inode_number_shows_its_new_target() {
 fn a_file_replaced_under_the_same_inode_number_shows_its_new_content() {
     require(&["encfs", "rsync", "fusermount3", "fuse", "root"]);
     let t = tempdir();
-    let (src, mnt, copy, plain) = (
-        t.path().join("src"),
-        t.path().join("mnt"),
-        t.path().join("copy"),
-        t.path().join("plain"),
-    );
+    let [src, mnt, copy, plain] = ["src", "mnt", "copy", "plain"].map(|d| t.path().join(d));
     mkdirs(&[&src, &mnt, &copy, &plain]);
     let file = src.join("file");
     let content = |seed: u8| -> Vec<u8> { (0..5000u32).map(|i| (i as u8) ^ seed).collect() };

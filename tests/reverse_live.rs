@@ -103,12 +103,7 @@ fn many_dirs(src: &Path) -> usize {
 fn six_thousand_directories_under_an_open_file_limit_of_256() {
     require(&["rsync", "find", "fuse", "root"]);
     let t = tempdir();
-    let (src, mnt, copy, out) = (
-        t.path().join("src"),
-        t.path().join("mnt"),
-        t.path().join("copy"),
-        t.path().join("out"),
-    );
+    let [src, mnt, copy, out] = ["src", "mnt", "copy", "out"].map(|d| t.path().join(d));
     mkdirs(&[&src, &mnt, &copy]);
     let dirs = many_dirs(&src);
     assert!(dirs >= 6000);
@@ -189,12 +184,7 @@ const START_LEN: usize = 8 << 20;
 /// copy restores to a version of the file that existed.
 fn copy_while_changing(preset: &str, change: Change) {
     let t = tempdir();
-    let (src, mnt, copy, out) = (
-        t.path().join("src"),
-        t.path().join("mnt"),
-        t.path().join("copy"),
-        t.path().join("out"),
-    );
+    let [src, mnt, copy, out] = ["src", "mnt", "copy", "out"].map(|d| t.path().join(d));
     mkdirs(&[&src, &mnt, &copy]);
     let file = src.join("live");
     let original = pattern(1, 0, START_LEN);

@@ -51,12 +51,7 @@ fn chown_some(src: &Path) {
 fn stock_encfs_reads_a_copy_of_the_view(preset: &str) {
     require(TOOLS);
     let t = tempdir();
-    let (src, mnt, copy, plain) = (
-        t.path().join("src"),
-        t.path().join("mnt"),
-        t.path().join("copy"),
-        t.path().join("plain"),
-    );
+    let [src, mnt, copy, plain] = ["src", "mnt", "copy", "plain"].map(|d| t.path().join(d));
     mkdirs(&[&mnt, &copy, &plain]);
     let vol = init_volume(t.path(), preset);
     generate(&src, &TreeOptions::default());
@@ -192,12 +187,7 @@ fn view_equals_stock_encfs_reverse_unique_iv_with_file_iv_inode() {
 fn same_bytes_on_every_mount(preset: &str) {
     require(TOOLS);
     let t = tempdir();
-    let (src, copy, m1, m2) = (
-        t.path().join("src"),
-        t.path().join("copy"),
-        t.path().join("m1"),
-        t.path().join("m2"),
-    );
+    let [src, copy, m1, m2] = ["src", "copy", "m1", "m2"].map(|d| t.path().join(d));
     mkdirs(&[&m1, &m2]);
     let vol = init_volume(t.path(), preset);
     generate(

@@ -35,6 +35,19 @@ pub struct Volume {
     pub password_file: PathBuf,
 }
 
+impl Volume {
+    /// `encmount SUB --config CONFIG --password-file FILE`.
+    pub fn command(&self, sub: &str) -> Command {
+        let mut c = Command::new(encmount_bin());
+        c.arg(sub)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--password-file")
+            .arg(&self.password_file);
+        c
+    }
+}
+
 /// Writes `pw` and a newline to a new 0600 file.
 pub fn write_password(path: &Path, pw: &str) {
     fs::write(path, format!("{pw}\n")).unwrap();
@@ -436,12 +449,7 @@ pub fn names(dir: &Path) -> Vec<Vec<u8>> {
 /// plaintext path (relative to the volume root).
 pub fn encode(vol: &Volume, paths: &[&[u8]]) -> Vec<Vec<u8>> {
     let out = run_ok(
-        Command::new(encmount_bin())
-            .arg("encode")
-            .arg("--config")
-            .arg(&vol.config)
-            .arg("--password-file")
-            .arg(&vol.password_file)
+        vol.command("encode")
             .arg("--")
             .args(paths.iter().map(|p| OsStr::from_bytes(p))),
     );
