@@ -78,6 +78,17 @@ impl Fx {
         src
     }
 
+    /// `encmount SUB -c CONFIG --password-file PASS`.
+    fn volume_cmd(&self, sub: &str) -> Command {
+        let mut c = Command::new(encmount_bin());
+        c.arg(sub)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("--password-file")
+            .arg(&self.pass);
+        c
+    }
+
     /// `encmount mount --reverse` of `src` on `mnt` with the fixture's volume.
     fn mount_cmd(&self, src: &Path, mnt: &Path, extra: &[&str]) -> Command {
         let mut c = Command::new(encmount_bin());
@@ -478,24 +489,13 @@ fn closed_stdout_or_stderr_is_no_panic() {
     fs::create_dir(&cipher).unwrap();
     fs::write(cipher.join("NotACipherName"), "x").unwrap();
     let verify = || {
-        let mut c = Command::new(encmount_bin());
-        c.arg("verify")
-            .arg("-c")
-            .arg(&fx.config)
-            .arg("--password-file")
-            .arg(&fx.pass)
-            .arg(&cipher);
+        let mut c = fx.volume_cmd("verify");
+        c.arg(&cipher);
         c
     };
     let restore = || {
-        let mut c = Command::new(encmount_bin());
-        c.arg("restore")
-            .arg("-c")
-            .arg(&fx.config)
-            .arg("--password-file")
-            .arg(&fx.pass)
-            .arg(&cipher)
-            .arg(fx.path("dest"));
+        let mut c = fx.volume_cmd("restore");
+        c.arg(&cipher).arg(fx.path("dest"));
         c
     };
     for close_stderr in [false, true] {
@@ -564,13 +564,8 @@ fn dash_name(fx: &Fx) -> (String, String) {
 fn decode_escapes_names_and_minus_zero_prints_them_raw() {
     let fx = Fx::new();
     let codec = |sub: &str, args: &[&[u8]]| {
-        let mut c = Command::new(encmount_bin());
-        c.arg(sub)
-            .arg("-c")
-            .arg(&fx.config)
-            .arg("--password-file")
-            .arg(&fx.pass)
-            .args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)));
+        let mut c = fx.volume_cmd(sub);
+        c.args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)));
         run(&mut c).stdout
     };
     let cipher = codec("encode", &[b"a\nb\x1b[2K"]);
@@ -598,21 +593,11 @@ fn cipher_names_starting_with_dash_are_paths() {
     let mut fx = Fx::new();
     let (plain, cipher) = dash_name(&fx);
     // encode and decode, without `--`.
-    let mut c = Command::new(encmount_bin());
-    c.arg("decode")
-        .arg("-c")
-        .arg(&fx.config)
-        .arg("--password-file")
-        .arg(&fx.pass)
-        .arg(&cipher);
+    let mut c = fx.volume_cmd("decode");
+    c.arg(&cipher);
     assert_eq!(run(&mut c).stdout, format!("{plain}\n").as_bytes());
-    let mut c = Command::new(encmount_bin());
-    c.arg("encode")
-        .arg("-c")
-        .arg(&fx.config)
-        .arg("--password-file")
-        .arg(&fx.pass)
-        .arg(format!("-{plain}"));
+    let mut c = fx.volume_cmd("encode");
+    c.arg(format!("-{plain}"));
     let o = run(&mut c);
     assert_eq!(o.stdout.iter().filter(|&&b| b == b'\n').count(), 1);
 
@@ -629,26 +614,12 @@ fn cipher_names_starting_with_dash_are_paths() {
     run(Command::new(encmount_bin()).arg("umount").arg(&mnt));
     assert!(backup.join(&cipher).exists());
 
-    let mut c = Command::new(encmount_bin());
-    c.current_dir(fx.t.path())
-        .arg("cat")
-        .arg("-c")
-        .arg(&fx.config)
-        .arg("--password-file")
-        .arg(&fx.pass)
-        .arg("-backup")
-        .arg(&cipher);
+    let mut c = fx.volume_cmd("cat");
+    c.current_dir(fx.t.path()).arg("-backup").arg(&cipher);
     assert_eq!(run(&mut c).stdout, b"dash contents\n");
 
-    let mut c = Command::new(encmount_bin());
-    c.current_dir(fx.t.path())
-        .arg("restore")
-        .arg("-c")
-        .arg(&fx.config)
-        .arg("--password-file")
-        .arg(&fx.pass)
-        .arg("-backup")
-        .arg("-dest");
+    let mut c = fx.volume_cmd("restore");
+    c.current_dir(fx.t.path()).arg("-backup").arg("-dest");
     run(&mut c);
     assert_eq!(
         fs::read_to_string(fx.path("-dest").join(&plain)).unwrap(),
